@@ -1,0 +1,1 @@
+"""Systems: one module per system, registered in ``harness.systems.SYSTEMS``."""

@@ -1,0 +1,77 @@
+"""BM25 through a real Elasticsearch server with the official client (8.x or 9.x).
+
+The similarity is set explicitly in the index settings (BM25, k1/b from the settings), title+text are indexed
+as one field with the ``english`` analyzer, documents go in with ``helpers.bulk`` and queries with ``msearch``.
+"""
+
+from __future__ import annotations
+
+from harness.datasets import Dataset
+from harness.errors import HarnessError
+from harness.progress import progress_iter
+
+from .bm25 import BM25Settings, index_name
+
+
+def _client(url: str):
+    try:
+        from elasticsearch import Elasticsearch
+    except ImportError as e:  # pragma: no cover - it is a declared dependency
+        raise HarnessError(f"backend=elasticsearch needs the 'elasticsearch' package ({e})") from None
+    es = Elasticsearch(url, request_timeout=60, retry_on_timeout=True, max_retries=2)
+    try:
+        info = es.info()
+    except Exception as e:
+        raise HarnessError(f"Elasticsearch at {url} (setting es_url) is unreachable: {type(e).__name__}") from None
+    return es, info["version"]["number"]
+
+
+def index_settings(settings: BM25Settings) -> dict:
+    return {
+        "settings": {
+            "number_of_shards": 1,
+            "number_of_replicas": 0,
+            "similarity": {"default": {"type": "BM25", "k1": settings.k1, "b": settings.b}},
+        },
+        "mappings": {"properties": {"contents": {"type": "text", "analyzer": "english"}}},
+    }
+
+
+def ensure_index(es, dataset: Dataset, settings: BM25Settings) -> str:
+    from elasticsearch import helpers
+
+    name = index_name(dataset, settings)
+    if es.indices.exists(index=name):
+        if es.count(index=name)["count"] == len(dataset.corpus):
+            return name
+        es.indices.delete(index=name)  # a partial index from a killed run
+    es.indices.create(index=name, **index_settings(settings))
+    corpus = dataset.corpus
+    actions = ({"_index": name, "_id": corpus.ids[i], "_source": {"contents": corpus.passage(i)}} for i in range(len(corpus)))
+    for _ in progress_iter(helpers.streaming_bulk(es, actions, chunk_size=1000, raise_on_error=True),
+                           desc="Elasticsearch indexing", total=len(corpus)):
+        pass
+    es.indices.refresh(index=name)
+    return name
+
+
+def search_elasticsearch(dataset: Dataset, settings: BM25Settings, top_k: int) -> tuple[dict, dict]:
+    es, version = _client(settings.es_url)
+    name = ensure_index(es, dataset, settings)
+    qids = list(dataset.queries)
+    run: dict[str, dict[str, float]] = {}
+    size = min(top_k, 10000)
+    bs = max(1, min(settings.batch_size, 100))
+    for start in progress_iter(range(0, len(qids), bs), desc="Elasticsearch msearch", total=(len(qids) + bs - 1) // bs):
+        batch = qids[start:start + bs]
+        searches = []
+        for q in batch:
+            searches.append({"index": name})
+            searches.append({"size": size, "_source": False,
+                             "query": {"match": {"contents": {"query": dataset.queries[q]}}}})
+        resp = es.msearch(searches=searches)
+        for qid, r in zip(batch, resp["responses"]):
+            if "error" in r:
+                raise HarnessError(f"Elasticsearch query '{qid}' failed: {r['error']}")
+            run[qid] = {h["_id"]: float(h["_score"]) for h in r["hits"]["hits"]}
+    return run, {"server_version": version, "index": name}

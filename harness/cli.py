@@ -1,0 +1,125 @@
+"""The ``harness`` command line (typer). Each group of commands lives in its own module and registers here."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import HarnessError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Benchmark harness for unsupervised domain adaptation of dense retrievers (BM25, Base, GPL, R-GPL).")
+console = Console(stderr=True)
+
+# Modules that add commands with ``register(app)``; a module not present yet (or failing to import) is skipped.
+COMMAND_MODULES = ("harness.cli_eval", "harness.cli_figures")
+
+
+@app.command("run")
+def run_cmd(
+    system: str = typer.Option(..., "--system", "-s", help="System name (see `harness systems`)."),
+    suite: str = typer.Option("beir", "--suite", help="beir or lotte."),
+    datasets: Optional[str] = typer.Option(None, "--datasets", "-d", help="Comma-separated dataset names (default: the whole suite)."),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Folder with <beir-name>/ and lotte/<domain>/test/ (or HARNESS_DATA_DIR)."),
+    out: str = typer.Option("runs", "--out", help="Runs folder: writes <out>/<suite>/<dataset>/<name>.trec."),
+    sets: List[str] = typer.Option([], "--set", help="Override a setting: --set key=value (repeatable)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="A named settings preset of the system (e.g. paper, cpu)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Run name (default: the system name), e.g. rgpl-k10k."),
+    seed: int = typer.Option(42, "--seed"),
+    top_k: int = typer.Option(1000, "--top-k", help="Results kept per query."),
+    force: bool = typer.Option(False, "--force", help="Recompute even if an identical run file exists."),
+    no_download: bool = typer.Option(False, "--no-download", help="Never download a missing dataset."),
+    lenient_qrels: bool = typer.Option(False, "--lenient-qrels", help="Drop judgements naming unknown ids instead of failing."),
+) -> None:
+    """Run a system over a suite and write TREC run files plus manifests."""
+    from .runner import RunRequest, run
+    from .systems import parse_sets
+
+    req = RunRequest(system=system, suite=suite, datasets=[d.strip() for d in datasets.split(",") if d.strip()] if datasets else None,
+                     data_dir=data_dir, out=out, sets=parse_sets(sets), preset=preset, name=name, seed=seed, top_k=top_k,
+                     force=force, allow_download=not no_download, lenient_qrels=lenient_qrels)
+    for path in run(req):
+        typer.echo(str(path))
+
+
+@app.command("datasets")
+def datasets_cmd(
+    suite: Optional[str] = typer.Option(None, "--suite", help="Only this suite."),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir"),
+) -> None:
+    """List the registered test sets and whether each is present locally."""
+    from .datasets import is_present
+    from .registry import SUITE_NAMES, get_suite
+
+    table = Table(title="Registered test sets")
+    for col in ("suite", "name", "display", "group", "split", "metric", "parts", "local"):
+        table.add_column(col)
+    for sname in ([suite] if suite else SUITE_NAMES):
+        s = get_suite(sname)
+        for d in s.datasets:
+            table.add_row(s.name, d.name, d.display, d.group, d.split, s.metric_display, str(len(d.parts) or ""),
+                          "yes" if is_present(d, data_dir) else "no")
+    Console().print(table)
+
+
+@app.command("systems")
+def systems_cmd() -> None:
+    """List the registered systems and their settings."""
+    from .systems import available_systems, describe_settings
+
+    out = Console()
+    for name, cls in available_systems().items():
+        if isinstance(cls, str):
+            out.print(f"[bold]{name}[/bold]: unavailable ({cls})")
+            continue
+        presets = ", ".join(getattr(cls.Settings, "PRESETS", {})) or "none"
+        table = Table(title=f"{name}: {cls.description} (presets: {presets})", title_justify="left")
+        for col in ("setting", "type", "default", "help"):
+            table.add_column(col)
+        for row in describe_settings(cls.Settings):
+            table.add_row(*row)
+        out.print(table)
+
+
+def _register_optional_commands() -> None:
+    for mod in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name == mod:
+                continue
+            raise
+        module.register(app)
+
+
+_register_optional_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: HarnessError becomes one line on stderr and exit status 2."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        app(args=argv, standalone_mode=False)
+    except HarnessError as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        console.print("aborted")
+        sys.exit(130)
+    except Exception as e:
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,431 @@
+"""Data layer: find, read and validate BEIR-layout and LoTTE-layout test sets.
+
+Layouts read:
+
+* BEIR: ``<dir>/corpus.jsonl`` (``_id``, ``title``, ``text``), ``<dir>/queries.jsonl`` (``_id``, ``text``),
+  ``<dir>/qrels/<split>.tsv`` (header ``query-id corpus-id score``).
+* LoTTE (official tarball): ``<dir>/lotte/<domain>/<split>/collection.tsv`` (``pid<TAB>passage``),
+  ``questions.<search|forum>.tsv`` (``qid<TAB>question``), ``qas.<search|forum>.jsonl``
+  (``{"qid": .., "answer_pids": [..]}``).
+
+Resolution order: ``--data-dir`` / ``HARNESS_DATA_DIR``, the local cache (``HARNESS_CACHE``, default
+``~/.cache/harness``), then a download through ``ir_datasets`` exported into the cache in the native layout.
+
+Unlike beir's evaluation, nothing here drops a document whose id equals a query id: LoTTE's qids and pids are
+both small integers, and such a document may be the gold answer. Datasets whose queries are themselves corpus
+documents (ArguAna, Quora) say so in the registry (``exclude_self_hits``) and the run writer handles it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Iterator
+
+from .errors import DataError, HarnessError
+from .fileio import atomic_open
+from .registry import DatasetInfo
+
+
+@dataclass
+class Corpus:
+    """Documents as parallel lists (compact for multi-million-passage corpora)."""
+
+    ids: list[str]
+    titles: list[str]
+    texts: list[str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {d: i for i, d in enumerate(self.ids)}
+
+    def passage(self, i: int) -> str:
+        """Title and text joined by a space, as BEIR's dense and BM25 baselines see a document."""
+        title, text = self.titles[i], self.texts[i]
+        return f"{title} {text}".strip() if title else text
+
+    def passages(self) -> list[str]:
+        return [self.passage(i) for i in range(len(self))]
+
+
+@dataclass
+class Dataset:
+    """One evaluable test set (a CQADupStack subforum is one Dataset)."""
+
+    info: DatasetInfo
+    key: str  # e.g. "scifact", "cqadupstack/android", "lifestyle.search"
+    path: Path
+    corpus: Corpus
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    fingerprint: str
+    files: dict[str, str] = field(default_factory=dict)  # role -> path of every file read
+
+    @property
+    def suite(self) -> str:
+        return self.info.suite
+
+    @property
+    def corpus_fingerprint(self) -> str:
+        """Hash of the corpus file alone (what embeddings and generated queries depend on)."""
+        return self.files.get("corpus_sha256", self.fingerprint)
+
+
+# --------------------------------------------------------------------------------------------- reading
+class _HashingLines:
+    """Iterate ``(line_no, text)`` over a file while hashing its bytes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sha = hashlib.sha256()
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        with open(self.path, "rb") as fh:
+            for no, raw in enumerate(fh, start=1):
+                self.sha.update(raw)
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataError(f"{self.path}:{no}: not valid UTF-8 ({e.reason})") from None
+                yield no, line.rstrip("\r\n")
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise DataError(f"missing {what}: {path}")
+    return path
+
+
+def _json_line(path: Path, no: int, line: str) -> dict:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{no}: malformed JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}:{no}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _str_field(path: Path, no: int, obj: dict, key: str, required: bool = True) -> str:
+    if key not in obj or obj[key] is None:
+        if required:
+            raise DataError(f"{path}:{no}: missing field '{key}'")
+        return ""
+    val = obj[key]
+    if isinstance(val, (int, float)) and not isinstance(val, bool):
+        return str(val)
+    if not isinstance(val, str):
+        raise DataError(f"{path}:{no}: field '{key}' must be a string, got {type(val).__name__}")
+    return val
+
+
+def _add_doc(path: Path, no: int, doc_id: str, seen: dict[str, int], corpus: Corpus, title: str, text: str) -> None:
+    if not doc_id.strip():
+        raise DataError(f"{path}:{no}: empty document id")
+    if doc_id in seen:
+        raise DataError(f"{path}:{no}: duplicate document id '{doc_id}' (first on line {seen[doc_id]})")
+    seen[doc_id] = no
+    corpus.ids.append(doc_id)
+    corpus.titles.append(title)
+    corpus.texts.append(text)
+
+
+def _add_query(path: Path, no: int, qid: str, text: str, seen: dict[str, int], queries: dict[str, str]) -> None:
+    if not qid.strip():
+        raise DataError(f"{path}:{no}: empty query id")
+    if qid in seen:
+        raise DataError(f"{path}:{no}: duplicate query id '{qid}' (first on line {seen[qid]})")
+    seen[qid] = no
+    queries[qid] = text
+
+
+def read_beir_corpus(path: Path) -> tuple[Corpus, str]:
+    lines = _HashingLines(_require(path, "corpus file"))
+    corpus, seen = Corpus([], [], []), {}
+    for no, line in lines:
+        if not line.strip():
+            continue
+        obj = _json_line(path, no, line)
+        _add_doc(path, no, _str_field(path, no, obj, "_id"), seen, corpus,
+                 _str_field(path, no, obj, "title", required=False), _str_field(path, no, obj, "text", required=False))
+    if not corpus.ids:
+        raise DataError(f"{path}: corpus is empty")
+    return corpus, lines.sha.hexdigest()
+
+
+def read_beir_queries(path: Path) -> tuple[dict[str, str], dict[str, int], str]:
+    """All queries with their line numbers (empty texts are checked later, only for queries that are used)."""
+    lines = _HashingLines(_require(path, "queries file"))
+    queries: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for no, line in lines:
+        if not line.strip():
+            continue
+        obj = _json_line(path, no, line)
+        _add_query(path, no, _str_field(path, no, obj, "_id"), _str_field(path, no, obj, "text"), seen, queries)
+    return queries, seen, lines.sha.hexdigest()
+
+
+def read_beir_qrels(path: Path) -> tuple[dict[str, dict[str, int]], dict[tuple[str, str], int], str]:
+    lines = _HashingLines(_require(path, "qrels file"))
+    qrels: dict[str, dict[str, int]] = {}
+    where: dict[tuple[str, str], int] = {}
+    for no, line in lines:
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if no == 1 and cols[0].strip().lower() in ("query-id", "query_id", "qid"):
+            continue  # header
+        if len(cols) != 3:
+            raise DataError(f"{path}:{no}: expected 3 tab-separated columns (query-id, corpus-id, score), got {len(cols)}")
+        qid, did, score = (c.strip() for c in cols)
+        try:
+            grade = int(float(score))
+        except ValueError:
+            raise DataError(f"{path}:{no}: relevance score '{score}' is not a number") from None
+        if (qid, did) in where:
+            raise DataError(f"{path}:{no}: duplicate judgement for query '{qid}', document '{did}' (first on line {where[qid, did]})")
+        where[qid, did] = no
+        qrels.setdefault(qid, {})[did] = grade
+    return qrels, where, lines.sha.hexdigest()
+
+
+def _check_qrels(qrels_path: Path, where: dict[tuple[str, str], int], queries: dict[str, str],
+                 q_lines: dict[str, int], q_path: Path, doc_index: dict[str, int], lenient: bool) -> None:
+    """Every judged query and document must exist, and every judged query must have text."""
+    for (qid, did), no in where.items():
+        problem = None
+        if qid not in queries:
+            problem = f"{qrels_path}:{no}: query id '{qid}' is not in {q_path.name}"
+        elif did not in doc_index:
+            problem = f"{qrels_path}:{no}: document id '{did}' is not in the corpus"
+        if problem and not lenient:
+            raise DataError(problem + " (pass --lenient-qrels to drop such judgements)")
+    for qid in {q for q, _ in where}:
+        if qid in queries and not queries[qid].strip():
+            raise DataError(f"{q_path}:{q_lines.get(qid, '?')}: query '{qid}' has empty text")
+
+
+def load_beir_folder(path: Path, info: DatasetInfo, key: str | None = None, lenient_qrels: bool = False) -> Dataset:
+    """Read one BEIR-layout folder; keep the queries judged in ``info.split``."""
+    path = Path(path)
+    corpus_path, queries_path = path / "corpus.jsonl", path / "queries.jsonl"
+    qrels_path = path / "qrels" / f"{info.split}.tsv"
+    corpus, c_sha = read_beir_corpus(corpus_path)
+    queries, q_lines, q_sha = read_beir_queries(queries_path)
+    qrels, where, r_sha = read_beir_qrels(qrels_path)
+    _check_qrels(qrels_path, where, queries, q_lines, queries_path, corpus.index, lenient_qrels)
+    if lenient_qrels:
+        qrels = {q: {d: g for d, g in docs.items() if d in corpus.index} for q, docs in qrels.items() if q in queries}
+        qrels = {q: docs for q, docs in qrels.items() if docs}
+    used = {q: queries[q] for q in queries if q in qrels}
+    if not used:
+        raise DataError(f"{qrels_path}: no judged queries")
+    return Dataset(
+        info=info, key=key or info.name, path=path, corpus=corpus, queries=used, qrels=qrels,
+        fingerprint=hashlib.sha256(f"{c_sha}:{q_sha}:{r_sha}:{info.split}".encode()).hexdigest(),
+        files={"corpus": str(corpus_path), "queries": str(queries_path), "qrels": str(qrels_path), "corpus_sha256": c_sha},
+    )
+
+
+def read_lotte_collection(path: Path) -> tuple[Corpus, str]:
+    lines = _HashingLines(_require(path, "LoTTE collection"))
+    corpus, seen = Corpus([], [], []), {}
+    for no, line in lines:
+        if not line:
+            continue
+        cols = line.split("\t", 1)
+        if len(cols) != 2:
+            raise DataError(f"{path}:{no}: expected 'pid<TAB>passage'")
+        _add_doc(path, no, cols[0].strip(), seen, corpus, "", cols[1])
+    if not corpus.ids:
+        raise DataError(f"{path}: collection is empty")
+    return corpus, lines.sha.hexdigest()
+
+
+def read_lotte_questions(path: Path) -> tuple[dict[str, str], dict[str, int], str]:
+    lines = _HashingLines(_require(path, "LoTTE questions file"))
+    queries: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for no, line in lines:
+        if not line:
+            continue
+        cols = line.split("\t", 1)
+        if len(cols) != 2:
+            raise DataError(f"{path}:{no}: expected 'qid<TAB>question'")
+        if not cols[1].strip():
+            raise DataError(f"{path}:{no}: query '{cols[0].strip()}' has empty text")
+        _add_query(path, no, cols[0].strip(), cols[1], seen, queries)
+    return queries, seen, lines.sha.hexdigest()
+
+
+def read_lotte_qas(path: Path) -> tuple[dict[str, dict[str, int]], dict[tuple[str, str], int], str]:
+    lines = _HashingLines(_require(path, "LoTTE answers file"))
+    qrels: dict[str, dict[str, int]] = {}
+    where: dict[tuple[str, str], int] = {}
+    for no, line in lines:
+        if not line.strip():
+            continue
+        obj = _json_line(path, no, line)
+        qid = _str_field(path, no, obj, "qid")
+        pids = obj.get("answer_pids")
+        if not isinstance(pids, list):
+            raise DataError(f"{path}:{no}: field 'answer_pids' must be a list")
+        if qid in qrels:
+            raise DataError(f"{path}:{no}: duplicate qid '{qid}'")
+        qrels[qid] = {}
+        for p in pids:
+            qrels[qid][str(p)] = 1
+            where[qid, str(p)] = no
+        if not pids:
+            where[qid, ""] = no  # a question with no answer still counts (it can never succeed)
+    return qrels, where, lines.sha.hexdigest()
+
+
+def load_lotte_folder(path: Path, info: DatasetInfo, lenient_qrels: bool = False) -> Dataset:
+    """Read ``<lotte>/<domain>/<split>/`` for one query set (search or forum)."""
+    path = Path(path)
+    qs = info.query_set or info.name.split(".")[-1]
+    coll_path, q_path, qas_path = path / "collection.tsv", path / f"questions.{qs}.tsv", path / f"qas.{qs}.jsonl"
+    corpus, c_sha = read_lotte_collection(coll_path)
+    queries, q_lines, q_sha = read_lotte_questions(q_path)
+    qrels, where, r_sha = read_lotte_qas(qas_path)
+    where = {k: v for k, v in where.items() if k[1] != ""}
+    _check_qrels(qas_path, where, queries, q_lines, q_path, corpus.index, lenient_qrels)
+    for qid in qrels:
+        if qid not in queries:
+            raise DataError(f"{qas_path}: qid '{qid}' is not in {q_path.name}")
+    if lenient_qrels:
+        qrels = {q: {d: g for d, g in docs.items() if d in corpus.index} for q, docs in qrels.items()}
+    return Dataset(
+        info=info, key=info.name, path=path, corpus=corpus,
+        queries={q: queries[q] for q in queries if q in qrels}, qrels=qrels,
+        fingerprint=hashlib.sha256(f"{c_sha}:{q_sha}:{r_sha}:{qs}".encode()).hexdigest(),
+        files={"corpus": str(coll_path), "queries": str(q_path), "qrels": str(qas_path), "corpus_sha256": c_sha},
+    )
+
+
+# ------------------------------------------------------------------------------------------ resolution
+def cache_root() -> Path:
+    return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
+
+
+def data_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
+    """Folders searched, in order: ``--data-dir``, ``HARNESS_DATA_DIR``, the cache's data folder."""
+    dirs = []
+    if data_dir:
+        dirs.append(Path(data_dir))
+    if os.environ.get("HARNESS_DATA_DIR"):
+        dirs.append(Path(os.environ["HARNESS_DATA_DIR"]))
+    dirs.append(cache_root() / "data")
+    return dirs
+
+
+def relative_folder(info: DatasetInfo, key: str) -> Path:
+    """Where a dataset lives under a data folder."""
+    if info.suite == "lotte":
+        return Path("lotte") / (info.domain or key.split(".")[0]) / info.split
+    return Path(key)
+
+
+def _present(folder: Path, info: DatasetInfo) -> bool:
+    if info.suite == "lotte":
+        return (folder / "collection.tsv").is_file()
+    return (folder / "corpus.jsonl").is_file()
+
+
+def locate(info: DatasetInfo, key: str, data_dir: str | os.PathLike | None = None) -> Path | None:
+    for d in data_dirs(data_dir):
+        folder = d / relative_folder(info, key)
+        if _present(folder, info):
+            return folder
+    return None
+
+
+def _missing_message(info: DatasetInfo, key: str, data_dir, reason: str) -> str:
+    rel = relative_folder(info, key)
+    layout = ("collection.tsv, questions.{search,forum}.tsv, qas.{search,forum}.jsonl" if info.suite == "lotte"
+              else f"corpus.jsonl, queries.jsonl, qrels/{info.split}.tsv")
+    where = " or ".join(str(d / rel) for d in data_dirs(data_dir))
+    return f"dataset '{key}' not found; {reason}; put its folder ({layout}) at {where}"
+
+
+def download(info: DatasetInfo, key: str, target_root: Path) -> Path:
+    """Fetch through ir_datasets and export into the native layout under ``target_root``."""
+    if os.environ.get("HARNESS_OFFLINE") or os.environ.get("HF_HUB_OFFLINE") == "1" and os.environ.get("HARNESS_OFFLINE") != "0":
+        raise HarnessError("offline (HARNESS_OFFLINE or HF_HUB_OFFLINE is set), so no download was tried")
+    if not info.ir_datasets:
+        raise HarnessError("it is a custom dataset, so there is nothing to download")
+    part = key.split("/", 1)[1] if "/" in key else ""
+    ds_id = info.ir_datasets.format(part=part)
+    folder = target_root / relative_folder(info, key)
+    try:
+        import ir_datasets  # imported lazily: it is slow to import
+
+        ds = ir_datasets.load(ds_id)
+        if info.suite == "lotte":
+            _export_lotte(ds, folder, info.query_set or "search")
+        else:
+            _export_beir(ds, folder, info.split)
+    except Exception as e:  # network errors come in many types
+        raise HarnessError(f"download of '{ds_id}' through ir_datasets failed ({type(e).__name__}: {str(e)[:200]})") from None
+    return folder
+
+
+def _export_beir(ds, folder: Path, split: str) -> None:
+    with atomic_open(folder / "corpus.jsonl") as fh:
+        for d in ds.docs_iter():
+            fh.write(json.dumps({"_id": d.doc_id, "title": getattr(d, "title", "") or "", "text": d.text}) + "\n")
+    with atomic_open(folder / "queries.jsonl") as fh:
+        for q in ds.queries_iter():
+            fh.write(json.dumps({"_id": q.query_id, "text": q.text}) + "\n")
+    with atomic_open(folder / "qrels" / f"{split}.tsv") as fh:
+        fh.write("query-id\tcorpus-id\tscore\n")
+        for r in ds.qrels_iter():
+            fh.write(f"{r.query_id}\t{r.doc_id}\t{r.relevance}\n")
+
+
+def _export_lotte(ds, folder: Path, qs: str) -> None:
+    if not (folder / "collection.tsv").is_file():
+        with atomic_open(folder / "collection.tsv") as fh:
+            for d in ds.docs_iter():
+                fh.write(f"{d.doc_id}\t{d.text.replace(chr(9), ' ').replace(chr(10), ' ')}\n")
+    with atomic_open(folder / f"questions.{qs}.tsv") as fh:
+        for q in ds.queries_iter():
+            fh.write(f"{q.query_id}\t{q.text.replace(chr(9), ' ').replace(chr(10), ' ')}\n")
+    answers: dict[str, list[str]] = {}
+    for r in ds.qrels_iter():
+        if r.relevance > 0:
+            answers.setdefault(r.query_id, []).append(r.doc_id)
+    with atomic_open(folder / f"qas.{qs}.jsonl") as fh:
+        for qid, pids in answers.items():
+            fh.write(json.dumps({"qid": int(qid) if qid.isdigit() else qid,
+                                 "answer_pids": [int(p) if p.isdigit() else p for p in pids]}) + "\n")
+
+
+def load_dataset(info: DatasetInfo, key: str | None = None, data_dir: str | os.PathLike | None = None,
+                 allow_download: bool = True, lenient_qrels: bool = False) -> Dataset:
+    """Find (or download) and read one dataset part; errors name the folders searched."""
+    key = key or info.name
+    folder = locate(info, key, data_dir)
+    if folder is None:
+        if not allow_download:
+            raise HarnessError(_missing_message(info, key, data_dir, "downloads are disabled"))
+        try:
+            folder = download(info, key, cache_root() / "data")
+        except HarnessError as e:
+            raise HarnessError(_missing_message(info, key, data_dir, str(e))) from None
+    if info.suite == "lotte":
+        return load_lotte_folder(folder, info, lenient_qrels=lenient_qrels)
+    return load_beir_folder(folder, info, key=key, lenient_qrels=lenient_qrels)
+
+
+def is_present(info: DatasetInfo, data_dir: str | os.PathLike | None = None) -> bool:
+    return all(locate(info, k, data_dir) is not None for k in info.part_names)

@@ -1,0 +1,86 @@
+"""``harness run``: for each dataset part, load it, run a system, write the run file and its manifest."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .datasets import Dataset, cache_root, load_dataset
+from .errors import HarnessError
+from .registry import DatasetInfo, get_suite, resolve_dataset
+from .runs import Manifest, read_manifest, run_path, write_manifest, write_run
+from .systems import RunContext, build_settings, get_system_class, settings_dict, settings_hash
+
+log = logging.getLogger("harness")
+
+
+@dataclass
+class RunRequest:
+    system: str
+    suite: str
+    datasets: list[str] | None = None  # None: the whole suite
+    data_dir: str | None = None
+    out: str = "runs"
+    sets: dict[str, str] | None = None
+    preset: str | None = None
+    name: str | None = None  # run name (defaults to the system name), e.g. rgpl-k10k
+    seed: int = 42
+    top_k: int = 1000
+    force: bool = False
+    allow_download: bool = True
+    lenient_qrels: bool = False
+
+
+def selected_datasets(suite: str, names: list[str] | None) -> list[DatasetInfo]:
+    s = get_suite(suite)
+    if not names:
+        return list(s.datasets)
+    return [resolve_dataset(suite, n) for n in names]
+
+
+def drop_self_hits(run: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """For datasets whose queries are corpus documents (ArguAna, Quora): a query must not retrieve itself."""
+    return {q: {d: s for d, s in docs.items() if d != q} for q, docs in run.items()}
+
+
+def run_one(req: RunRequest, info: DatasetInfo, key: str, system_cls: type, settings) -> Path:
+    """Run one dataset part; skip it when an identical run (same settings and data) is already written."""
+    name = req.name or req.system
+    out_path = run_path(req.out, req.suite, key, name)
+    s_hash = settings_hash(req.system, settings)
+    dataset: Dataset = load_dataset(info, key, req.data_dir, allow_download=req.allow_download,
+                                    lenient_qrels=req.lenient_qrels)
+    old = read_manifest(out_path)
+    if (not req.force and out_path.is_file() and old and old.get("settings_hash") == s_hash
+            and old.get("dataset_fingerprint") == dataset.fingerprint and old.get("seed") == req.seed
+            and old.get("top_k") == req.top_k):
+        log.info("%s: up to date (%s)", key, out_path)
+        return out_path
+    ctx = RunContext(suite=req.suite, dataset_key=key, run_name=name, cache_dir=cache_root(), seed=req.seed,
+                     top_k=req.top_k)
+    start = time.time()
+    output = system_cls().retrieve(dataset, settings, ctx)
+    run = drop_self_hits(output.run) if info.exclude_self_hits else output.run
+    unknown = [q for q in run if q not in dataset.queries]
+    if unknown:
+        raise HarnessError(f"system '{req.system}' returned results for unknown query ids, e.g. '{unknown[0]}'")
+    write_run(out_path, run, tag=name, top_k=req.top_k, query_order=dataset.queries)
+    write_manifest(out_path, Manifest(
+        system=req.system, name=name, suite=req.suite, dataset=key, settings=settings_dict(settings),
+        settings_hash=s_hash, dataset_fingerprint=dataset.fingerprint, seed=req.seed,
+        wall_time_s=round(time.time() - start, 3), top_k=req.top_k, n_queries=len(dataset.queries),
+        models=output.models, extra=output.extra,
+    ))
+    return out_path
+
+
+def run(req: RunRequest) -> list[Path]:
+    system_cls = get_system_class(req.system)
+    settings = build_settings(system_cls.Settings, req.sets or {}, req.preset)
+    written = []
+    for info in selected_datasets(req.suite, req.datasets):
+        for key in info.part_names:
+            written.append(run_one(req, info, key, system_cls, settings))
+    return written

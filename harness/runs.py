@@ -1,0 +1,145 @@
+"""TREC run files: write (atomically, strictly decreasing scores), read and validate, plus their manifests.
+
+A run file line is ``qid Q0 docid rank score tag``. Ties in score are broken by doc id (ascending) and the
+written scores are then made strictly decreasing by stepping each tied score down to the next representable
+float, so every tool (trec_eval included, which re-sorts by score) sees exactly the ranking we wrote.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import socket
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from .errors import DataError
+from .fileio import atomic_open, read_json, write_json
+
+Run = dict[str, dict[str, float]]  # qid -> docid -> score
+
+
+def run_path(runs_dir: str | Path, suite: str, dataset_key: str, name: str) -> Path:
+    """``runs/<suite>/<dataset>/<name>.trec``; CQADupStack parts nest as ``cqadupstack/<forum>``."""
+    return Path(runs_dir) / suite / dataset_key / f"{name}.trec"
+
+
+def manifest_path(trec_path: str | Path) -> Path:
+    p = Path(trec_path)
+    return p.with_name(p.name[: -len(".trec")] + ".manifest.json" if p.name.endswith(".trec") else p.name + ".manifest.json")
+
+
+def rank_query(scores: Mapping[str, float], top_k: int) -> list[tuple[str, float]]:
+    """Top ``top_k`` by score descending, ties by doc id ascending, scores made strictly decreasing."""
+    items = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
+    out: list[tuple[str, float]] = []
+    prev = math.inf
+    for doc, score in items:
+        s = float(score)
+        if not math.isfinite(s):
+            raise ValueError(f"non-finite score {s} for document '{doc}'")
+        if s >= prev:
+            s = float(np.nextafter(prev, -np.inf))
+        out.append((doc, s))
+        prev = s
+    return out
+
+
+def write_run(path: str | Path, run: Mapping[str, Mapping[str, float]], tag: str, top_k: int = 1000,
+              query_order: Iterable[str] | None = None) -> Path:
+    """Write a run file atomically: it appears complete or not at all."""
+    path = Path(path)
+    order = list(query_order) if query_order is not None else sorted(run)
+    with atomic_open(path) as fh:
+        for qid in order:
+            for rank, (doc, score) in enumerate(rank_query(run.get(qid, {}), top_k), start=1):
+                fh.write(f"{qid} Q0 {doc} {rank} {score!r} {tag}\n")
+    return path
+
+
+def read_run(path: str | Path, validate: bool = True) -> Run:
+    """Read a TREC run; with ``validate``, reject malformed lines, duplicates and out-of-order ranks."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"run file not found: {path}")
+    run: Run = {}
+    last: dict[str, tuple[int, float]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            cols = line.split()
+            if len(cols) != 6:
+                raise DataError(f"{path}:{no}: expected 6 columns 'qid Q0 docid rank score tag', got {len(cols)}")
+            qid, _, doc, rank_s, score_s, _ = cols
+            try:
+                rank, score = int(rank_s), float(score_s)
+            except ValueError:
+                raise DataError(f"{path}:{no}: rank '{rank_s}' or score '{score_s}' is not a number") from None
+            docs = run.setdefault(qid, {})
+            if validate:
+                if doc in docs:
+                    raise DataError(f"{path}:{no}: document '{doc}' appears twice for query '{qid}'")
+                if not math.isfinite(score):
+                    raise DataError(f"{path}:{no}: score is not finite")
+                if qid in last:
+                    prev_rank, prev_score = last[qid]
+                    if rank <= prev_rank or score >= prev_score:
+                        raise DataError(f"{path}:{no}: ranks must increase and scores strictly decrease within query '{qid}'")
+            last[qid] = (rank, score)
+            docs[doc] = score
+    return run
+
+
+# ---------------------------------------------------------------------------------------------- manifests
+_PACKAGES = ("harness", "torch", "transformers", "sentence-transformers", "faiss-cpu", "faiss-gpu", "bm25s",
+             "PyStemmer", "elasticsearch", "numpy", "scipy", "ranx")
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+@dataclass
+class Manifest:
+    system: str
+    name: str
+    suite: str
+    dataset: str
+    settings: dict
+    settings_hash: str
+    dataset_fingerprint: str
+    seed: int
+    wall_time_s: float
+    top_k: int
+    n_queries: int
+    models: dict
+    extra: dict
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["packages"] = package_versions()
+        d["host"] = {"hostname": socket.gethostname(), "platform": platform.platform(), "machine": platform.machine()}
+        return d
+
+
+def write_manifest(trec_path: str | Path, manifest: Manifest) -> Path:
+    p = manifest_path(trec_path)
+    write_json(p, manifest.to_dict())
+    return p
+
+
+def read_manifest(trec_path: str | Path) -> dict | None:
+    p = manifest_path(trec_path)
+    return read_json(p) if p.is_file() else None
