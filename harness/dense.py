@@ -1,0 +1,399 @@
+"""Dense retrieval core: load a bi-encoder, encode a corpus into a disk cache, exact top-k inner-product search.
+
+One core serves the ``base`` system, GPL's negative mining, R-GPL's re-mining and evaluation:
+
+* :func:`load_encoder` loads a sentence-transformers model by local path or hub name.
+* :func:`model_fingerprint` hashes the weights (every parameter and buffer) plus the module layout, so a cache
+  entry written by one checkpoint is never served to another.
+* :func:`encode_texts` / :func:`encode_corpus` encode in chunks (length-sorted batches inside each chunk, the
+  original order restored), fp16 autocast on CUDA, the model's own pooling. :func:`encode_corpus` streams the
+  chunks into a float32 memmap on disk keyed by model fingerprint + corpus fingerprint + normalisation +
+  max_seq_length, and resumes an interrupted encoding from its last finished chunk.
+* :func:`search` is exact maximum inner product search over corpus chunks (faiss brute force on CPU, torch
+  matmul on CUDA), merged across chunks; ties are broken deterministically by the lower document index.
+* :func:`dense_retrieve` glues them together and returns a TREC-style run dict.
+
+Memory is bounded by the embeddings themselves plus one corpus chunk's working set: the corpus is never
+encoded in one call and the score matrix never covers the whole corpus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+import numpy as np
+
+from .errors import HarnessError
+from .fileio import atomic_open, read_json, stable_hash, write_json
+from .progress import progress_iter
+
+if TYPE_CHECKING:  # imported lazily at run time: torch and sentence-transformers are slow to import
+    from sentence_transformers import SentenceTransformer
+
+    from .datasets import Corpus
+
+log = logging.getLogger("harness")
+
+ENCODE_CHUNK = 32768  # texts per encode() call: the unit of length sorting, streaming and resumption
+SCORE_BLOCK_ELEMENTS = 1 << 26  # GPU search: scores held at once (queries x documents), 256 MiB in fp32
+CACHE_FORMAT = 1  # bump when the cache layout or the encoding procedure changes
+
+__all__ = [
+    "load_encoder", "model_fingerprint", "model_revision", "encode_texts", "encode_corpus", "search",
+    "dense_retrieve", "corpus_content_fingerprint", "embedding_cache_dir",
+]
+
+
+# ------------------------------------------------------------------------------------------------ models
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_encoder(name_or_path: str, device: str | None = None, max_seq_length: int | None = None) -> "SentenceTransformer":
+    """Load a sentence-transformers bi-encoder from a local folder or a hub name (hub honours HF_HUB_OFFLINE)."""
+    from sentence_transformers import SentenceTransformer
+
+    device = device or _default_device()
+    local = Path(name_or_path).expanduser()
+    target = str(local) if local.exists() else name_or_path
+    if local.exists() and not (local / "modules.json").is_file() and not (local / "config.json").is_file():
+        raise HarnessError(f"model folder {local} has neither modules.json nor config.json")
+    try:
+        model = SentenceTransformer(target, device=device,
+                                    local_files_only=not local.exists() and os.environ.get("HF_HUB_OFFLINE") == "1")
+    except Exception as e:  # hub, file and config errors come in many types
+        hint = "" if local.exists() else " (not a local folder; hub names need network unless cached; HF_HUB_OFFLINE="
+        hint += "" if local.exists() else f"{os.environ.get('HF_HUB_OFFLINE', 'unset')})"
+        raise HarnessError(f"cannot load encoder '{name_or_path}'{hint}: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
+    if max_seq_length is not None:
+        if max_seq_length <= 0:
+            raise HarnessError(f"max_seq_length must be positive, got {max_seq_length}")
+        model.max_seq_length = max_seq_length
+    model._harness_source = name_or_path  # recorded in manifests (see model_revision)
+    return model
+
+
+def _module_layout(model) -> dict:
+    """What besides the weights decides the embeddings: module types, pooling config, max_seq_length."""
+    layout = []
+    for mod in model:
+        entry = {"type": type(mod).__name__}
+        cfg = getattr(mod, "get_config_dict", None)
+        if callable(cfg):
+            with contextlib.suppress(Exception):
+                entry["config"] = cfg()
+        layout.append(entry)
+    return {"modules": layout, "max_seq_length": model.max_seq_length}
+
+
+def model_fingerprint(model) -> str:
+    """Hash of every parameter and buffer (bytes, dtype, shape) and the module layout; changes when weights change.
+
+    Hashing all weights costs about a second per 500 MB on CPU, far less than encoding any corpus, and unlike a
+    sample of tensors it also notices a fine-tuning step that touched a single layer.
+    """
+    import torch
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps(_module_layout(model), sort_keys=True, default=str).encode())
+    with torch.no_grad():
+        for name, t in list(model.state_dict().items()):
+            h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+            data = t.detach()
+            if data.dtype != torch.float32:
+                data = data.float()  # fp16/bf16 models hash like their fp32 values
+            h.update(data.contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def model_revision(model) -> str:
+    """``<name or path>@<revision>``: the hub snapshot commit when the path has one, else the weight fingerprint."""
+    source = getattr(model, "_harness_source", None) or getattr(model.model_card_data, "model_id", None) or "unknown"
+    m = re.search(r"snapshots/([0-9a-f]{40})", str(source))
+    if m is None:
+        card = getattr(model.model_card_data, "base_model_revision", None)
+        rev = card if card else "sha:" + model_fingerprint(model)[:16]
+    else:
+        rev = m.group(1)
+    return f"{source}@{rev}"
+
+
+# ---------------------------------------------------------------------------------------------- encoding
+@contextlib.contextmanager
+def _inference_mode(model) -> Iterator[None]:
+    """Eval mode and fp16 autocast on CUDA; the previous train/eval mode is restored afterwards."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    device = model.device
+    ctx = (torch.autocast(device_type="cuda", dtype=torch.float16) if device.type == "cuda"
+           else contextlib.nullcontext())
+    try:
+        with torch.inference_mode(), ctx:
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _encode_chunk(model, texts: Sequence[str], batch_size: int, normalize: bool) -> np.ndarray:
+    """One ``encode`` call (sentence-transformers length-sorts its batches and restores the order)."""
+    emb = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+    emb = np.asarray(emb, dtype=np.float32)
+    if normalize:
+        norms = np.linalg.norm(emb, axis=1, keepdims=True)
+        emb /= np.maximum(norms, 1e-12)
+    return emb
+
+
+def _encode_into(model, get_texts, n: int, out_factory, batch_size: int, normalize: bool, desc: str,
+                 start_row: int = 0, chunk: int = ENCODE_CHUNK, on_chunk=None):
+    """Encode rows ``start_row..n`` chunk by chunk into the array ``out_factory(dim)`` returns."""
+    out = None
+    starts = range(start_row, n, chunk)
+    with _inference_mode(model):
+        for s in progress_iter(starts, desc=desc, total=len(starts)):
+            e = min(n, s + chunk)
+            emb = _encode_chunk(model, get_texts(s, e), batch_size, normalize)
+            if out is None:
+                out = out_factory(emb.shape[1])
+            out[s:e] = emb
+            if on_chunk is not None:
+                on_chunk(out, e)
+    return out
+
+
+def encode_texts(model, texts: list[str], batch_size: int = 64, normalize: bool = False) -> np.ndarray:
+    """float32 ``[len(texts), dim]`` in the input order; length-sorted batches; fp16 on CUDA."""
+    if batch_size <= 0:
+        raise HarnessError(f"batch_size must be positive, got {batch_size}")
+    if not texts:
+        dim = model.get_sentence_embedding_dimension() or 0
+        return np.zeros((0, dim), dtype=np.float32)
+    out = _encode_into(model, lambda s, e: texts[s:e], len(texts), lambda d: np.empty((len(texts), d), np.float32),
+                       batch_size, normalize, desc="Encoding texts")
+    return out
+
+
+def corpus_content_fingerprint(corpus: "Corpus") -> str:
+    """Hash of the document ids and passages (used when no file fingerprint is given)."""
+    h = hashlib.sha256()
+    for i in range(len(corpus)):
+        h.update(corpus.ids[i].encode())
+        h.update(b"\0")
+        h.update(corpus.passage(i).encode())
+        h.update(b"\1")
+    return h.hexdigest()
+
+
+def embedding_cache_dir(cache_dir: Path, model_fp: str, corpus_fp: str, normalize: bool, max_seq_length, n: int) -> Path:
+    key = stable_hash({"model": model_fp, "corpus": corpus_fp, "normalize": bool(normalize),
+                       "max_seq_length": max_seq_length, "n": n, "format": CACHE_FORMAT}, 24)
+    return Path(cache_dir) / "dense-embeddings" / key
+
+
+def encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: bool = False,
+                  cache_dir: Path | None = None, corpus_fingerprint: str | None = None,
+                  chunk: int = ENCODE_CHUNK) -> np.ndarray:
+    """Embeddings of ``corpus.passage(i)`` for every document, float32 ``[n, dim]`` in corpus order.
+
+    With ``cache_dir`` the embeddings live in ``<cache_dir>/dense-embeddings/<key>/embeddings.f32`` (a memmap,
+    returned read-only) and are reused when the same weights meet the same corpus again; an interrupted encoding
+    resumes from its last finished chunk. Without ``cache_dir`` they are encoded into memory.
+    """
+    if batch_size <= 0:
+        raise HarnessError(f"batch_size must be positive, got {batch_size}")
+    n = len(corpus)
+    texts = lambda s, e: [corpus.passage(i) for i in range(s, e)]  # noqa: E731
+    if cache_dir is None:
+        return _encode_into(model, texts, n, lambda d: np.empty((n, d), np.float32), batch_size, normalize,
+                            desc="Encoding corpus", chunk=chunk)
+
+    corpus_fp = corpus_fingerprint or corpus_content_fingerprint(corpus)
+    model_fp = model_fingerprint(model)
+    folder = embedding_cache_dir(Path(cache_dir), model_fp, corpus_fp, normalize, model.max_seq_length, n)
+    data_path, meta_path, progress_path = folder / "embeddings.f32", folder / "meta.json", folder / "progress.json"
+    if meta_path.is_file():
+        meta = read_json(meta_path)
+        if meta.get("complete") and meta.get("n") == n and data_path.is_file():
+            log.info("dense embeddings: cache hit %s", folder)
+            return np.memmap(data_path, dtype=np.float32, mode="r", shape=(n, meta["dim"]))
+    folder.mkdir(parents=True, exist_ok=True)
+    start_row, dim = 0, None
+    if progress_path.is_file() and data_path.is_file():
+        prog = read_json(progress_path)
+        dim = prog.get("dim")
+        if dim and data_path.stat().st_size == n * dim * 4:
+            start_row = int(prog.get("rows_done", 0))
+            log.info("dense embeddings: resuming %s at row %d of %d", folder, start_row, n)
+    info = {"n": n, "model_fingerprint": model_fp, "corpus_fingerprint": corpus_fp, "normalize": bool(normalize),
+            "max_seq_length": model.max_seq_length, "format": CACHE_FORMAT,
+            "model": getattr(model, "_harness_source", None)}
+
+    def factory(d: int) -> np.memmap:
+        if start_row > 0 and d == dim:
+            return np.memmap(data_path, dtype=np.float32, mode="r+", shape=(n, d))
+        return np.memmap(data_path, dtype=np.float32, mode="w+", shape=(n, d))
+
+    def checkpoint(mm: np.memmap, rows_done: int) -> None:
+        mm.flush()
+        write_json(progress_path, {"rows_done": rows_done, "dim": mm.shape[1]})
+
+    if start_row < n:
+        out = _encode_into(model, texts, n, factory, batch_size, normalize, desc="Encoding corpus",
+                           start_row=start_row, chunk=chunk, on_chunk=checkpoint)
+        dim = out.shape[1]
+        del out
+    write_json(meta_path, {**info, "dim": dim, "complete": True})
+    with contextlib.suppress(FileNotFoundError):
+        progress_path.unlink()
+    return np.memmap(data_path, dtype=np.float32, mode="r", shape=(n, dim))
+
+
+# ------------------------------------------------------------------------------------------------ search
+def _order_rows(scores: np.ndarray, idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: sort by score descending, then index ascending; keep the first ``k``."""
+    order = np.lexsort((idx, -scores), axis=-1)[:, :k]
+    return np.take_along_axis(scores, order, 1), np.take_along_axis(idx, order, 1)
+
+
+def _exact_row_topk(row_scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` of one score vector, ties at the boundary resolved towards lower indices."""
+    m = row_scores.shape[0]
+    kth = np.partition(row_scores, m - k)[m - k]
+    above = np.flatnonzero(row_scores > kth)
+    equal = np.flatnonzero(row_scores == kth)[: k - above.size]
+    sel = np.concatenate([above, equal])
+    return row_scores[sel], sel
+
+
+def _chunk_topk_cpu(q: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of ``q @ docs.T`` with faiss; rows whose k-th and (k+1)-th scores tie are redone exactly."""
+    import faiss
+
+    m = docs.shape[0]
+    if m <= k:  # every document is in the top k
+        s = q @ docs.T
+        return _order_rows(s, np.broadcast_to(np.arange(m), s.shape).copy(), k)
+    scores, idx = faiss.knn(q, docs, k + 1, metric=faiss.METRIC_INNER_PRODUCT)
+    tied = np.flatnonzero(scores[:, k - 1] == scores[:, k])
+    scores, idx = scores[:, :k].copy(), idx[:, :k].copy()
+    for r in tied:  # rare with real embeddings; the chosen ids among boundary ties must be the lowest ones
+        scores[r], idx[r] = _exact_row_topk(docs @ q[r], k)
+    return _order_rows(scores, idx, k)
+
+
+def _chunk_topk_torch(q_t, docs: np.ndarray, k: int, device) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    d_t = torch.from_numpy(np.ascontiguousarray(docs)).to(device)
+    m = d_t.shape[0]
+    kk = min(k + 1, m)
+    rows = max(1, SCORE_BLOCK_ELEMENTS // max(m, 1))
+    out_s, out_i = [], []
+    for s in range(0, q_t.shape[0], rows):
+        sc = q_t[s:s + rows] @ d_t.T
+        top_s, top_i = torch.topk(sc, kk, dim=1)
+        top_s, top_i = top_s.cpu().numpy(), top_i.cpu().numpy()
+        if kk > k:
+            tied = np.flatnonzero(top_s[:, k - 1] == top_s[:, k])
+            ts, ti = top_s[:, :k].copy(), top_i[:, :k].copy()
+            for r in tied:
+                ts[r], ti[r] = _exact_row_topk(sc[r].cpu().numpy(), k)
+            top_s, top_i = ts, ti
+        out_s.append(top_s)
+        out_i.append(top_i)
+    s_all, i_all = np.concatenate(out_s), np.concatenate(out_i).astype(np.int64)
+    return _order_rows(s_all, i_all, k)
+
+
+def search(query_emb: np.ndarray, doc_emb: np.ndarray, top_k: int, chunk_size: int = 1_000_000,
+           device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact inner-product top-k: ``(scores [q, k], indices [q, k])``, best first, ties by lower index.
+
+    The corpus is scanned ``chunk_size`` rows at a time (each chunk's top-k merged into the running top-k), so
+    only one chunk's working set is in memory besides ``doc_emb`` itself (which may be a memmap). ``k`` is capped
+    at the corpus size. ``device``: None picks CUDA (torch matmul + topk) when present, else faiss on CPU.
+    """
+    if top_k <= 0:
+        raise HarnessError(f"top_k must be positive, got {top_k}")
+    if chunk_size <= 0:
+        raise HarnessError(f"chunk_size must be positive, got {chunk_size}")
+    q = np.ascontiguousarray(query_emb, dtype=np.float32)
+    if q.ndim != 2 or doc_emb.ndim != 2 or q.shape[1] != doc_emb.shape[1]:
+        raise HarnessError(f"embedding shapes do not match: queries {q.shape}, documents {doc_emb.shape}")
+    n = doc_emb.shape[0]
+    k = min(top_k, n)
+    best_s = np.full((q.shape[0], 0), -np.inf, dtype=np.float32)
+    best_i = np.zeros((q.shape[0], 0), dtype=np.int64)
+    if q.shape[0] == 0 or n == 0:
+        return best_s, best_i
+    use_torch = device is not None and device != "cpu" or device is None and _default_device() == "cuda"
+    if use_torch:
+        import torch
+
+        dev = torch.device(device or "cuda")
+        q_t = torch.from_numpy(q).to(dev)
+    for start in range(0, n, chunk_size):
+        docs = doc_emb[start:start + chunk_size]
+        if docs.dtype != np.float32 or not docs.flags["C_CONTIGUOUS"]:
+            docs = np.ascontiguousarray(docs, dtype=np.float32)
+        if use_torch:
+            s, i = _chunk_topk_torch(q_t, docs, k, dev)
+        else:
+            s, i = _chunk_topk_cpu(q, docs, k)
+        i = i.astype(np.int64) + start
+        if best_s.shape[1] == 0:
+            best_s, best_i = s, i
+        else:
+            best_s, best_i = _order_rows(np.concatenate([best_s, s], 1), np.concatenate([best_i, i], 1), k)
+    return best_s, best_i
+
+
+# --------------------------------------------------------------------------------------------- retrieval
+def dense_retrieve(model, corpus: "Corpus", queries: dict[str, str], top_k: int, score_function: str = "dot",
+                   batch_size: int = 64, cache_dir: Path | None = None, corpus_fingerprint: str | None = None,
+                   exclude: dict[str, set[str]] | None = None, chunk_size: int = 1_000_000,
+                   ) -> dict[str, dict[str, float]]:
+    """qid -> {docid: score} with ``top_k`` documents per query (fewer only if the corpus is smaller).
+
+    ``score_function``: "dot" (raw embeddings) or "cos" (normalised embeddings). ``exclude`` drops the given
+    document ids for each query (e.g. its positives when mining negatives) and still returns ``top_k`` others.
+    """
+    if score_function not in ("dot", "cos"):
+        raise HarnessError(f"score_function must be 'dot' or 'cos', got '{score_function}'")
+    normalize = score_function == "cos"
+    qids = list(queries)
+    if not qids:
+        return {}
+    doc_emb = encode_corpus(model, corpus, batch_size=batch_size, normalize=normalize, cache_dir=cache_dir,
+                            corpus_fingerprint=corpus_fingerprint)
+    q_emb = encode_texts(model, [queries[q] for q in qids], batch_size=batch_size, normalize=normalize)
+    index = corpus.index if exclude else None
+    extra = 0
+    if exclude:
+        extra = max((sum(1 for d in exclude.get(q, ()) if d in index) for q in qids), default=0)
+    scores, idx = search(q_emb, doc_emb, top_k + extra, chunk_size=chunk_size)
+    ids = corpus.ids
+    run: dict[str, dict[str, float]] = {}
+    for r, qid in enumerate(qids):
+        drop = exclude.get(qid, set()) if exclude else set()
+        hits: dict[str, float] = {}
+        for s, i in zip(scores[r].tolist(), idx[r].tolist()):
+            d = ids[i]
+            if d in drop:
+                continue
+            hits[d] = float(s)
+            if len(hits) == top_k:
+                break
+        run[qid] = hits
+    return run
