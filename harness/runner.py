@@ -67,10 +67,12 @@ def run_one(req: RunRequest, info: DatasetInfo, key: str, system_cls: type, sett
     if unknown:
         raise HarnessError(f"system '{req.system}' returned results for unknown query ids, e.g. '{unknown[0]}'")
     write_run(out_path, run, tag=name, top_k=req.top_k, query_order=dataset.queries)
+    elapsed = time.time() - start
+    log.info("%s/%s: %s wrote %d queries in %.1f s -> %s", req.suite, key, name, len(dataset.queries), elapsed, out_path)
     write_manifest(out_path, Manifest(
         system=req.system, name=name, suite=req.suite, dataset=key, settings=settings_dict(settings),
         settings_hash=s_hash, dataset_fingerprint=dataset.fingerprint, seed=req.seed,
-        wall_time_s=round(time.time() - start, 3), top_k=req.top_k, n_queries=len(dataset.queries),
+        wall_time_s=round(elapsed, 3), top_k=req.top_k, n_queries=len(dataset.queries),
         models=output.models, extra=output.extra,
     ))
     return out_path
