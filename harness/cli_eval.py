@@ -1,0 +1,172 @@
+"""CLI commands ``evaluate``, ``compare`` and ``table`` (registered on the main typer app by ``register``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import HarnessError
+
+
+def _split(text: Optional[str]) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()] if text else []
+
+
+def _console():
+    from rich.console import Console
+
+    c = Console()
+    if not c.is_terminal:
+        c = Console(width=160)
+    return c
+
+
+def _settings(zero_method: str, correction: str, alpha: float, n_boot: int, seed: int):
+    from .stats import TestSettings
+
+    return TestSettings(zero_method=zero_method, correction=correction, alpha=alpha, n_boot=n_boot, seed=seed)
+
+
+def _displays(items: List[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise HarnessError(f"--display expects name=Label, got '{item}'")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _write_or_print(text: str, out: Optional[str]) -> None:
+    if out:
+        from .fileio import atomic_open
+
+        with atomic_open(out) as fh:
+            fh.write(text)
+        typer.echo(out)
+    else:
+        typer.echo(text, nl=False)
+
+
+def evaluate_cmd(
+    run_file: str = typer.Argument(..., help="A TREC run file."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset key, e.g. scifact, cqadupstack/android, lifestyle.search."),
+    suite: str = typer.Option("beir", "--suite"),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Folder holding the dataset (or HARNESS_DATA_DIR)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated, e.g. ndcg_cut_10,mrr@10,recall@100 (default: the dataset's metric, MRR@10, Recall@100)."),
+    per_query: Optional[str] = typer.Option(None, "--per-query", help="Write per-query scores as JSON to this path."),
+) -> None:
+    """Evaluate one run file against a dataset's qrels (every judged query counts; missing ones score 0)."""
+    from .evaluate import evaluate_file, load_qrels, metrics_for
+    from .fileio import write_json
+    from .registry import resolve_dataset
+
+    name = dataset.split("/", 1)[0]
+    info = resolve_dataset(suite, name)
+    if dataset != name and dataset not in info.part_names:
+        raise HarnessError(f"'{dataset}' is not a part of '{name}'; parts: {', '.join(info.part_names)}")
+    mets = _split(metrics) or list(metrics_for(info))
+    res = evaluate_file(run_file, load_qrels(info, dataset, data_dir), mets)
+    out = _console()
+    for m in res.metrics:
+        out.print(f"{m.display:<12} {res.mean(m):.4f}", highlight=False)
+    out.print(f"queries: {res.n} judged, {len(res.missing)} missing from the run (scored 0), "
+              f"{res.extra} run queries without judgements (ignored)", highlight=False)
+    if per_query:
+        write_json(per_query, res.to_dict())
+
+
+def compare_cmd(
+    a: str = typer.Argument(..., help="Baseline system (run name), e.g. gpl."),
+    b: str = typer.Argument(..., help="System tested to be better, e.g. rgpl."),
+    suite: str = typer.Option("beir", "--suite"),
+    datasets: Optional[str] = typer.Option(None, "--datasets", "-d", help="Comma-separated (default: every dataset with run files)."),
+    runs: str = typer.Option("runs", "--runs", help="Runs folder: reads <runs>/<suite>/<dataset>/{A,B}.trec."),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Folder with the datasets' qrels (or HARNESS_DATA_DIR)."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Override the datasets' metric, e.g. mrr@10."),
+    json_path: Optional[str] = typer.Option(None, "--json", help="Write every number (incl. per-query scores) here."),
+    correction: str = typer.Option("none", "--correction", help="Across datasets: none, holm or bh."),
+    zero_method: str = typer.Option("wilcox", "--zero-method", help="Wilcoxon zero handling: wilcox (scipy default), pratt, zsplit."),
+    alpha: float = typer.Option(0.05, "--alpha"),
+    n_boot: int = typer.Option(10_000, "--n-boot", help="Paired bootstrap resamples for the CI."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """One-sided paired test of B > A per dataset (Wilcoxon signed-rank on query-level scores)."""
+    from .compare import compare_runs, render_comparison
+
+    comp = compare_runs(a, b, suite=suite, datasets=_split(datasets) or None, runs_dir=runs, data_dir=data_dir,
+                        metric=metric, settings=_settings(zero_method, correction, alpha, n_boot, seed))
+    render_comparison(comp, _console())
+    if json_path:
+        comp.write_json(json_path)
+
+
+def table_cmd(
+    systems: Optional[str] = typer.Option(None, "--systems", "-s", help="Comma-separated run names, one column each, in order."),
+    suite: str = typer.Option("beir", "--suite"),
+    reference: Optional[str] = typer.Option(None, "--reference", help="Column the superscripts and tests compare with (default: second-to-last; sweep: first)."),
+    targets: Optional[str] = typer.Option(None, "--targets", help="Columns that get superscripts and stars (default: the last; sweep: all but the reference)."),
+    layout: str = typer.Option("paper", "--layout", help="paper (Tables 1-2) or sweep (Table 3: e.g. rgpl-k10k,rgpl-k30k,...)."),
+    runs: str = typer.Option("runs", "--runs"),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir"),
+    datasets: Optional[str] = typer.Option(None, "--datasets", "-d"),
+    fmt: str = typer.Option("markdown", "--format", "-f", help="latex or markdown."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
+    standalone: bool = typer.Option(False, "--standalone", help="LaTeX: a complete document (compiles with pdflatex)."),
+    published: Optional[str] = typer.Option(None, "--published", help="Published results id (e.g. rgpl2025) or a JSON path."),
+    table_ids: Optional[str] = typer.Option(None, "--table", help="Published tables to render, e.g. table1,table2 (default: all)."),
+    allow_missing: bool = typer.Option(False, "--allow-missing", help="Render missing published values as dashes."),
+    display: List[str] = typer.Option([], "--display", help="Column label: --display rgpl=R-GPL (repeatable)."),
+    caption: Optional[str] = typer.Option(None, "--caption"),
+    label: Optional[str] = typer.Option(None, "--label"),
+    metric: Optional[str] = typer.Option(None, "--metric"),
+    correction: str = typer.Option("none", "--correction", help="Across the datasets of the table: none, holm or bh."),
+    zero_method: str = typer.Option("wilcox", "--zero-method"),
+    alpha: float = typer.Option(0.05, "--alpha"),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples (tables show no CI; kept small)."),
+) -> None:
+    """Paper-style leaderboard (LaTeX booktabs or Markdown) from run files and/or published results."""
+    from .tables import add_run_columns, table_from_runs
+
+    displays = _displays(display)
+    system_list = _split(systems)
+    tables = []
+    if published:
+        from .published import load_published
+
+        pset = load_published(published)
+        chosen = [pset.table(t) for t in _split(table_ids)] if table_ids else pset.tables
+        for pt in chosen:
+            t = pt.to_table(allow_missing=allow_missing)
+            if system_list:
+                t = add_run_columns(t, pt.suite, system_list, runs, data_dir, displays)
+            tables.append(t)
+    elif system_list:
+        tables.append(table_from_runs(suite, system_list, runs, data_dir, reference=reference,
+                                      targets=_split(targets) or None, layout=layout, datasets=_split(datasets) or None,
+                                      settings=_settings(zero_method, correction, alpha, n_boot, 0), displays=displays,
+                                      metric=metric))
+    else:
+        raise HarnessError("table needs --systems (run names) and/or --published (e.g. rgpl2025)")
+    for t in tables:
+        if caption:
+            t.caption = caption
+        if label:
+            t.label = label
+    if fmt not in ("latex", "markdown"):
+        raise HarnessError(f"unknown --format '{fmt}'; use latex or markdown")
+    if fmt == "latex" and standalone and len(tables) > 1:
+        body = "\n".join(t.to_latex() for t in tables)
+        text = "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[T1]{fontenc}\n\\begin{document}\n" + body + "\\end{document}\n"
+    else:
+        text = "\n".join(t.render(fmt, standalone=standalone) for t in tables)
+    _write_or_print(text, out)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``evaluate``, ``compare`` and ``table`` to the harness CLI."""
+    app.command("evaluate")(evaluate_cmd)
+    app.command("compare")(compare_cmd)
+    app.command("table")(table_cmd)

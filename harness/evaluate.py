@@ -1,0 +1,362 @@
+"""Per-query evaluation of run files: NDCG@10, Success@k, MRR@k and Recall@k.
+
+Conventions (they decide the numbers, so they are fixed here and tested):
+
+* Every query in the qrels counts. A query absent from the run scores 0 on every measure and is listed in
+  ``PerQueryScores.missing``; a query with no relevant judgement (all grades <= 0, or a LoTTE question with an
+  empty ``answer_pids``) also scores 0, as in trec_eval and the official LoTTE script. Run queries that are not in
+  the qrels are ignored (and counted in ``extra``).
+* Ranking order is trec_eval's: score descending, ties broken by document id descending. The rank column of a
+  run file is ignored. Our own run writer makes scores strictly decreasing, so for our files this is simply the
+  written order; foreign files may have ties.
+* Measures are computed with ranx on a copy of the run whose scores are replaced by strictly decreasing
+  rank-based scores in trec_eval order, because ranx and trec_eval break score ties differently (checked in
+  tests/test_evaluate.py). With ties resolved this way ranx's ``ndcg@10`` (gain = grade, log2 discount, i.e.
+  Jarvelin & Kekalainen, not Burges' 2^grade - 1) equals trec_eval's ``ndcg_cut_10``, ``recall@100`` equals
+  ``recall_100`` and ``hit_rate@5`` equals ``success_5``.
+* Success@k is the official LoTTE definition: 1 if any answer pid is among the first k results, else 0.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .datasets import cache_root, locate, read_beir_qrels, read_lotte_qas
+from .errors import DataError, HarnessError
+from .fileio import atomic_open, file_sha256, read_json, stable_hash
+from .registry import DatasetInfo
+
+EVAL_VERSION = 1  # bump when a convention above changes: it invalidates cached results
+
+Qrels = dict[str, dict[str, int]]
+Run = dict[str, dict[str, float]]
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+_MEASURES = {
+    # measure: (display name, ranx name, trec_eval name)
+    "ndcg": ("NDCG", "ndcg", "ndcg_cut"),
+    "success": ("Success", "hit_rate", "success"),
+    "mrr": ("MRR", "mrr", "recip_rank"),
+    "recall": ("Recall", "recall", "recall"),
+}
+_ALIASES = {"ndcg_cut": "ndcg", "ndcg": "ndcg", "success": "success", "hit_rate": "success", "hits": "success",
+            "mrr": "mrr", "recip_rank": "mrr", "rr": "mrr", "recall": "recall"}
+
+
+@dataclass(frozen=True, order=True)
+class Metric:
+    """A rank-cutoff measure, e.g. ``Metric("ndcg", 10)``. A query missing from the run always scores 0."""
+
+    measure: str
+    cutoff: int
+    missing_query_score: float = field(default=0.0, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.measure not in _MEASURES:
+            raise HarnessError(f"unknown measure '{self.measure}'; known: {', '.join(_MEASURES)}")
+        if self.cutoff < 1:
+            raise HarnessError(f"metric cutoff must be >= 1, got {self.cutoff}")
+
+    @classmethod
+    def parse(cls, text: "str | Metric") -> "Metric":
+        """Accepts trec_eval names (``ndcg_cut_10``, ``success_5``, ``recall_100``), ``ndcg@10``, ``NDCG@10``,
+        ``mrr@10``, ``hit_rate@5``."""
+        if isinstance(text, Metric):
+            return text
+        m = re.fullmatch(r"\s*([A-Za-z_]+?)(?:[@_.](\d+))\s*", str(text))
+        if not m or m.group(1).lower() not in _ALIASES:
+            raise HarnessError(f"unknown metric '{text}'; use e.g. ndcg_cut_10, success_5, mrr@10, recall@100")
+        return cls(_ALIASES[m.group(1).lower()], int(m.group(2)))
+
+    @property
+    def name(self) -> str:
+        """trec_eval-style name (``ndcg_cut_10``); for MRR, ``recip_rank_10`` (trec_eval has no MRR cutoff)."""
+        return f"{_MEASURES[self.measure][2]}_{self.cutoff}"
+
+    @property
+    def ranx(self) -> str:
+        return f"{_MEASURES[self.measure][1]}@{self.cutoff}"
+
+    @property
+    def display(self) -> str:
+        return f"{_MEASURES[self.measure][0]}@{self.cutoff}"
+
+    @property
+    def binary(self) -> bool:
+        """Per-query scores are 0 or 1 (the Wilcoxon test then reduces to a sign test, see docs/evaluation.md)."""
+        return self.measure == "success"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+NDCG10 = Metric("ndcg", 10)
+SUCCESS5 = Metric("success", 5)
+MRR10 = Metric("mrr", 10)
+RECALL100 = Metric("recall", 100)
+DEFAULT_METRICS = (NDCG10, MRR10, RECALL100)
+
+
+def metrics_for(info: DatasetInfo) -> tuple[Metric, ...]:
+    """The dataset's official metric first, then MRR@10 and Recall@100."""
+    main = Metric.parse(info.metric)
+    return (main,) + tuple(m for m in (NDCG10, MRR10, RECALL100) if m != main)
+
+
+# ------------------------------------------------------------------------------------------- per-query
+@dataclass(frozen=True)
+class PerQueryScores:
+    """Scores of one run on one qrels: ``scores[metric]`` is aligned with ``qids`` (every judged query)."""
+
+    qids: tuple[str, ...]
+    scores: Mapping[Metric, np.ndarray]
+    missing: tuple[str, ...] = ()  # judged queries absent from the run (scored 0)
+    extra: int = 0  # run queries without judgements (ignored)
+    source: str = ""  # run file, when read from one
+
+    @property
+    def n(self) -> int:
+        return len(self.qids)
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]:
+        return tuple(self.scores)
+
+    def _get(self, metric: "Metric | str") -> np.ndarray:
+        m = Metric.parse(metric)
+        if m not in self.scores:
+            raise HarnessError(f"metric {m.display} was not evaluated (have: {', '.join(x.display for x in self.scores)})")
+        return self.scores[m]
+
+    def mean(self, metric: "Metric | str") -> float:
+        arr = self._get(metric)
+        return float(arr.mean()) if arr.size else 0.0
+
+    def means(self) -> dict[str, float]:
+        return {m.name: self.mean(m) for m in self.scores}
+
+    def array(self, metric: "Metric | str") -> np.ndarray:
+        return self._get(metric)
+
+    def of(self, metric: "Metric | str") -> dict[str, float]:
+        return dict(zip(self.qids, self._get(metric).tolist()))
+
+    def to_dict(self) -> dict:
+        return {"qids": list(self.qids), "scores": {m.name: self.scores[m].tolist() for m in self.scores},
+                "missing": list(self.missing), "extra": self.extra, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PerQueryScores":
+        return cls(qids=tuple(d["qids"]), scores={Metric.parse(k): np.asarray(v, dtype=np.float64) for k, v in d["scores"].items()},
+                   missing=tuple(d["missing"]), extra=int(d.get("extra", 0)), source=d.get("source", ""))
+
+    @staticmethod
+    def concat(parts: Sequence[tuple[str, "PerQueryScores"]]) -> "PerQueryScores":
+        """Pool the queries of several parts (e.g. CQADupStack forums), qids prefixed with ``<part>/``."""
+        metrics = parts[0][1].metrics
+        qids = tuple(f"{p}/{q}" for p, s in parts for q in s.qids)
+        scores = {m: np.concatenate([s.scores[m] for _, s in parts]) for m in metrics}
+        missing = tuple(f"{p}/{q}" for p, s in parts for q in s.missing)
+        return PerQueryScores(qids=qids, scores=scores, missing=missing, extra=sum(s.extra for _, s in parts))
+
+
+def trec_order(docs: Mapping[str, float]) -> list[str]:
+    """trec_eval's ranking: score descending, ties by document id descending."""
+    return [d for d, _ in sorted(docs.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)]
+
+
+def _ranx_evaluate(qrels: Qrels, run: Run, metrics: Sequence[Metric]) -> dict[Metric, dict[str, float]]:
+    from ranx import Qrels as RQrels, Run as RRun, evaluate
+
+    rq, rr = RQrels(qrels), RRun(run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba's "unsafe cast" notes inside ranx
+        evaluate(rq, rr, [m.ranx for m in metrics], make_comparable=False)
+    return {m: {q: float(v) for q, v in rr.scores[m.ranx].items()} for m in metrics}
+
+
+def evaluate_run(run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]],
+                 metrics: Iterable["Metric | str"] = DEFAULT_METRICS, source: str = "") -> PerQueryScores:
+    """Per-query scores for every query in ``qrels``; missing queries score 0 and are listed."""
+    metrics = tuple(dict.fromkeys(Metric.parse(m) for m in metrics))
+    if not metrics:
+        raise HarnessError("no metrics to evaluate")
+    qids = tuple(qrels)
+    missing = tuple(q for q in qids if not run.get(q))
+    extra = sum(1 for q in run if q not in qrels)
+    # ranx sees only queries with at least one relevant document and a non-empty ranking; the rest score 0.
+    positives = {q: {d: int(g) for d, g in qrels[q].items() if g > 0} for q in qids}
+    evaluable = [q for q in qids if positives[q] and run.get(q)]
+    scores = {m: np.zeros(len(qids), dtype=np.float64) for m in metrics}
+    if evaluable:
+        ranked = {}
+        for q in evaluable:
+            order = trec_order(run[q])
+            n = len(order)
+            ranked[q] = {d: float(n - i) for i, d in enumerate(order)}
+        per = _ranx_evaluate({q: positives[q] for q in evaluable}, ranked, metrics)
+        index = {q: i for i, q in enumerate(qids)}
+        for m in metrics:
+            arr = scores[m]
+            for q, v in per[m].items():
+                arr[index[q]] = v
+    return PerQueryScores(qids=qids, scores=scores, missing=missing, extra=extra, source=source)
+
+
+# ------------------------------------------------------------------------------------------------ files
+def read_run_lenient(path: str | Path) -> Run:
+    """Read a TREC run (``qid Q0 docid rank score tag``); ties and any line order are accepted (trec_eval
+    re-sorts), but malformed lines, non-finite scores and a document listed twice for a query are errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"run file not found: {path}")
+    run: Run = {}
+    with open(path, encoding="utf-8") as fh:
+        for no, line in enumerate(fh, start=1):
+            cols = line.split()
+            if not cols:
+                continue
+            if len(cols) != 6:
+                raise DataError(f"{path}:{no}: expected 6 columns 'qid Q0 docid rank score tag', got {len(cols)}")
+            qid, _, doc, _, score_s, _ = cols
+            try:
+                score = float(score_s)
+            except ValueError:
+                raise DataError(f"{path}:{no}: score '{score_s}' is not a number") from None
+            if not math.isfinite(score):
+                raise DataError(f"{path}:{no}: score is not finite")
+            docs = run.setdefault(qid, {})
+            if doc in docs:
+                raise DataError(f"{path}:{no}: document '{doc}' appears twice for query '{qid}'")
+            docs[doc] = score
+    return run
+
+
+@dataclass(frozen=True)
+class QrelsFile:
+    """Judgements of one dataset part, read from its qrels file alone (no corpus needed)."""
+
+    qrels: Qrels
+    sha256: str
+    path: Path
+
+
+def read_qrels_file(info: DatasetInfo, folder: str | Path) -> QrelsFile:
+    """BEIR: ``qrels/<split>.tsv``; LoTTE: ``qas.<search|forum>.jsonl`` (every question, answered or not)."""
+    folder = Path(folder)
+    if info.suite == "lotte":
+        qs = info.query_set or info.name.split(".")[-1]
+        path = folder / f"qas.{qs}.jsonl"
+        qrels, _, sha = read_lotte_qas(path)
+    else:
+        path = folder / "qrels" / f"{info.split}.tsv"
+        qrels, _, sha = read_beir_qrels(path)
+    if not qrels:
+        raise DataError(f"{path}: no judged queries")
+    return QrelsFile(qrels=qrels, sha256=sha, path=path)
+
+
+def load_qrels(info: DatasetInfo, key: str | None = None, data_dir: str | Path | None = None) -> QrelsFile:
+    """Find a dataset part like ``load_dataset`` does (``--data-dir``, HARNESS_DATA_DIR, cache) and read its qrels."""
+    key = key or info.name
+    folder = locate(info, key, data_dir)
+    if folder is None:
+        from .datasets import data_dirs, relative_folder
+
+        where = " or ".join(str(d / relative_folder(info, key)) for d in data_dirs(data_dir))
+        raise HarnessError(f"qrels for '{key}' not found: no dataset folder at {where} (pass --data-dir)")
+    return read_qrels_file(info, folder)
+
+
+def _cache_path(key: str) -> Path:
+    return cache_root() / "eval" / f"{key}.json"
+
+
+def evaluate_file(run_path: str | Path, qrels: QrelsFile, metrics: Iterable["Metric | str"] = DEFAULT_METRICS,
+                  use_cache: bool = True) -> PerQueryScores:
+    """Evaluate a run file; results are cached under the run file's SHA-256, the qrels' SHA-256 and the metrics."""
+    run_path = Path(run_path)
+    if not run_path.is_file():
+        raise DataError(f"run file not found: {run_path}")
+    metrics = tuple(dict.fromkeys(Metric.parse(m) for m in metrics))
+    key = stable_hash({"run": file_sha256(run_path), "qrels": qrels.sha256, "metrics": [m.name for m in metrics],
+                       "version": EVAL_VERSION}, length=24)
+    cached = _cache_path(key)
+    if use_cache and cached.is_file():
+        try:
+            res = PerQueryScores.from_dict(read_json(cached))
+            return PerQueryScores(res.qids, res.scores, res.missing, res.extra, source=str(run_path))
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged cache entry is recomputed
+    res = evaluate_run(read_run_lenient(run_path), qrels.qrels, metrics, source=str(run_path))
+    if use_cache:
+        import json
+
+        with atomic_open(cached) as fh:
+            json.dump(res.to_dict(), fh)
+    return res
+
+
+# ----------------------------------------------------------------------------------- whole datasets
+@dataclass(frozen=True)
+class DatasetScores:
+    """One system on one registered dataset. For datasets with parts (CQADupStack) the mean is the macro average
+    of the part means, and ``pooled`` holds every query of every part (used for the paired test)."""
+
+    info: DatasetInfo
+    system: str
+    parts: tuple[tuple[str, PerQueryScores], ...]
+
+    @property
+    def pooled(self) -> PerQueryScores:
+        if len(self.parts) == 1:
+            return self.parts[0][1]
+        return PerQueryScores.concat([(k.split("/", 1)[-1], s) for k, s in self.parts])
+
+    def mean(self, metric: "Metric | str") -> float:
+        return float(np.mean([s.mean(metric) for _, s in self.parts]))
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return self.pooled.missing
+
+    @property
+    def n(self) -> int:
+        return sum(s.n for _, s in self.parts)
+
+
+def run_files_for(info: DatasetInfo, runs_dir: str | Path, system: str) -> tuple[list[tuple[str, Path]], list[str]]:
+    """(present part files, missing part keys) of ``runs/<suite>/<key>/<system>.trec``."""
+    from .runs import run_path
+
+    present, missing = [], []
+    for key in info.part_names:
+        p = run_path(runs_dir, info.suite, key, system)
+        (present if p.is_file() else missing).append((key, p) if p.is_file() else key)
+    return present, missing
+
+
+def evaluate_dataset(info: DatasetInfo, system: str, runs_dir: str | Path, data_dir: str | Path | None = None,
+                     metrics: Iterable["Metric | str"] | None = None, use_cache: bool = True) -> DatasetScores:
+    """Evaluate ``runs/<suite>/<dataset>[/<part>]/<system>.trec``; every part must be present."""
+    metrics = tuple(metrics) if metrics is not None else metrics_for(info)
+    present, missing = run_files_for(info, runs_dir, system)
+    if missing:
+        from .runs import run_path
+
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        what = f"{len(missing)} of {len(info.part_names)} parts" if info.parts else "the run file"
+        raise HarnessError(f"{info.name}: {what} missing for system '{system}' ({shown}; expected e.g. "
+                           f"{run_path(runs_dir, info.suite, missing[0], system)}); a macro average over fewer parts "
+                           f"would not be comparable")
+    parts = tuple((key, evaluate_file(path, load_qrels(info, key, data_dir), metrics, use_cache=use_cache))
+                  for key, path in present)
+    return DatasetScores(info=info, system=system, parts=parts)
