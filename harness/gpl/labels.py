@@ -1,0 +1,248 @@
+"""Training tuples and their pseudo labels, and the per-round artifacts.
+
+Sampling follows GPL's ``HardNegativeDataset`` + ``PseudoLabeler``: batches of ``batch_size`` distinct queries
+drawn epoch by epoch from a shuffled order (``drop_last``), for each query one random positive and one random hard
+negative; with ``neg_sampling="gpl"`` the negative is uniform over the union of all miners' lists (GPL's
+behaviour), with ``"per_miner"`` a random miner first, then one of its negatives. Unlike GPL, the sample for step
+``s`` is a pure function of (seed, s, the round's negatives): the data position is just the step number, so a
+resumed run sees exactly the batches an uninterrupted one would, and a round of R-GPL covers a range of steps.
+
+Labels: ``margin = T(q, pos) - T(q, neg)`` by the teacher; each distinct (query, passage) pair is scored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets import Corpus
+from ..fileio import atomic_open, stable_hash, write_json
+from ..progress import progress_iter
+from .qgen import doc_text, seed_for
+from .stages import Negatives, write_jsonl, write_negatives
+
+log = logging.getLogger("harness")
+
+SCORE_CHUNK = 65536  # distinct pairs per resumable labelling part
+
+
+@dataclass
+class Space:
+    """Index spaces shared by every round: generated queries (by position) and corpus documents."""
+
+    qids: list[str]
+    queries: dict[str, str]
+    corpus: Corpus
+
+    def __post_init__(self) -> None:
+        self.qindex = {q: i for i, q in enumerate(self.qids)}
+
+    def query_text(self, i: int) -> str:
+        return self.queries[self.qids[i]]
+
+    def doc_text(self, i: int) -> str:
+        return doc_text(self.corpus, i)
+
+
+@dataclass
+class Candidates:
+    """Per query: positive doc indices and negative doc indices (union, or per miner)."""
+
+    valid: np.ndarray  # query indices with >= 1 positive and >= 1 negative, ascending
+    pos: list[np.ndarray]
+    neg_union: list[np.ndarray]
+    neg_by_miner: list[list[np.ndarray]]
+
+
+def candidates(space: Space, negatives: Negatives) -> Candidates:
+    index = space.corpus.index
+    pos, union, by_miner, valid = [], [], [], []
+    for qi, qid in enumerate(space.qids):
+        entry = negatives.get(qid, {"pos": [], "neg": {}})
+        p = np.array([index[d] for d in entry["pos"] if d in index], dtype=np.int64)
+        lists = [np.array([index[d] for d in lst if d in index], dtype=np.int64) for lst in entry["neg"].values()]
+        u = np.array(list(dict.fromkeys(int(d) for lst in lists for d in lst)), dtype=np.int64)
+        pos.append(p)
+        union.append(u)
+        by_miner.append([lst for lst in lists if len(lst)])
+        if len(p) and len(u):
+            valid.append(qi)
+    return Candidates(np.array(valid, dtype=np.int64), pos, union, by_miner)
+
+
+def sample_tuples(cands: Candidates, seed: int, start: int, end: int, batch_size: int,
+                  neg_sampling: str = "gpl") -> np.ndarray:
+    """int64 [(end-start)*batch_size, 3]: (query index, positive doc index, negative doc index) for steps start..end-1."""
+    n_valid = len(cands.valid)
+    if n_valid < batch_size:
+        from ..errors import HarnessError
+
+        raise HarnessError(f"only {n_valid} generated queries have a positive and a hard negative; batch_size "
+                           f"{batch_size} needs at least that many (lower batch_size or generate more queries)")
+    per_epoch = n_valid // batch_size
+    out = np.empty(((end - start) * batch_size, 3), dtype=np.int64)
+    perm_epoch, perm = -1, None
+    for row, step in enumerate(range(start, end)):
+        epoch, b = divmod(step, per_epoch)
+        if epoch != perm_epoch:
+            perm = np.random.default_rng([seed, 11, epoch]).permutation(n_valid)
+            perm_epoch = epoch
+        qs = cands.valid[perm[b * batch_size:(b + 1) * batch_size]]
+        u = np.random.default_rng([seed, 13, step]).random((batch_size, 3))
+        rows = out[row * batch_size:(row + 1) * batch_size]
+        for j, q in enumerate(qs):
+            p = cands.pos[q]
+            if neg_sampling == "per_miner":
+                lists = cands.neg_by_miner[q]
+                lst = lists[int(u[j, 1] * len(lists))]
+                n = lst[int(u[j, 2] * len(lst))]
+            else:
+                lst = cands.neg_union[q]
+                n = lst[int(u[j, 2] * len(lst))]
+            rows[j] = (q, p[int(u[j, 0] * len(p))], n)
+    return out
+
+
+def score_pairs(teacher, space: Space, q: np.ndarray, d: np.ndarray, parts_dir: Path, batch_size: int = 64,
+                desc: str = "Teacher scoring") -> np.ndarray:
+    """Teacher scores of (query q[i], doc d[i]); distinct pairs scored once, in resumable parts."""
+    n_docs = max(len(space.corpus), 1)
+    keys = q.astype(np.int64) * n_docs + d.astype(np.int64)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    # parts are only valid for exactly this set of pairs and this teacher
+    parts_dir = parts_dir / stable_hash([getattr(teacher, "name", "?"), n_docs, hashlib.sha256(uniq.tobytes()).hexdigest()])
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    scores = np.empty(len(uniq), dtype=np.float32)
+    chunks = range(0, len(uniq), SCORE_CHUNK)
+    for start in progress_iter(chunks, desc=desc, total=len(chunks)):
+        part = parts_dir / f"{start:012d}.npy"
+        if part.is_file():
+            scores[start:start + SCORE_CHUNK] = np.load(part)
+            continue
+        keys_c = uniq[start:start + SCORE_CHUNK]
+        qs, ds = keys_c // n_docs, keys_c % n_docs
+        s = teacher.score([space.query_text(int(i)) for i in qs], [space.doc_text(int(i)) for i in ds], batch_size)
+        with atomic_open(part, "wb") as fh:
+            np.save(fh, s.astype(np.float32))
+        scores[start:start + SCORE_CHUNK] = s
+    return scores[inverse.reshape(-1)]
+
+
+def label_tuples(teacher, space: Space, tuples: np.ndarray, parts_dir: Path, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(T(q, pos), T(q, neg)) for every tuple."""
+    if len(tuples) == 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.float32)
+    q = np.concatenate([tuples[:, 0], tuples[:, 0]])
+    d = np.concatenate([tuples[:, 1], tuples[:, 2]])
+    s = score_pairs(teacher, space, q, d, parts_dir, batch_size, desc="Pseudo-labelling")
+    return s[:len(tuples)], s[len(tuples):]
+
+
+def write_training_data(round_dir: Path, space: Space, tuples: np.ndarray, pos_s: np.ndarray, neg_s: np.ndarray,
+                        start: int, end: int, batch_size: int) -> None:
+    """``tuples.npz`` (read by training) and GPL's ``gpl-training-data.tsv`` (qid, pos pid, neg pid, margin)."""
+    margin = (pos_s - neg_s).astype(np.float32)
+    with atomic_open(round_dir / "tuples.npz", "wb") as fh:
+        np.savez(fh, tuples=tuples, pos_score=pos_s, neg_score=neg_s, margin=margin,
+                 steps=np.array([start, end, batch_size], dtype=np.int64))
+    ids = space.corpus.ids
+    with atomic_open(round_dir / "gpl-training-data.tsv") as fh:
+        for (q, p, n), m in zip(tuples.tolist(), margin.tolist()):
+            fh.write(f"{space.qids[q]}\t{ids[p]}\t{ids[n]}\t{m}\n")
+
+
+def stats(values: np.ndarray) -> dict:
+    v = np.asarray(values, dtype=np.float64)
+    if not len(v):
+        return {"mean": None, "std": None, "n": 0, "q05": None, "q25": None, "q50": None, "q75": None, "q95": None}
+    qs = np.quantile(v, [0.05, 0.25, 0.5, 0.75, 0.95])
+    return {"mean": float(v.mean()), "std": float(v.std()), "n": int(len(v)),
+            **{k: float(x) for k, x in zip(("q05", "q25", "q50", "q75", "q95"), qs)}}
+
+
+def union_sets(negatives: Negatives) -> dict[str, set[str]]:
+    return {q: {d for lst in v["neg"].values() for d in lst} for q, v in negatives.items()}
+
+
+def mean_jaccard(a: Negatives, b: Negatives) -> float | None:
+    sa, sb = union_sets(a), union_sets(b)
+    common = [q for q in sa if q in sb]
+    if not common:
+        return None
+    vals = [len(sa[q] & sb[q]) / len(sa[q] | sb[q]) if (sa[q] or sb[q]) else 1.0 for q in common]
+    return float(np.mean(vals))
+
+
+def score_sample_qids(qids: list[str], n: int, seed: int) -> list[str]:
+    """The fixed sample of queries whose negatives are teacher-scored every round (same sample each round)."""
+    if n >= len(qids):
+        return list(qids)
+    pick = np.random.default_rng(seed_for("score-sample", seed)).choice(len(qids), size=n, replace=False)
+    return [qids[i] for i in sorted(pick)]
+
+
+def negative_scores(teacher, space: Space, negatives: Negatives, sample: list[str], parts_dir: Path,
+                    batch_size: int = 64) -> list[dict]:
+    rows = [(qid, src, pid) for qid in sample if qid in negatives
+            for src, lst in negatives[qid]["neg"].items() for pid in lst if pid in space.corpus.index]
+    if not rows:
+        return []
+    q = np.array([space.qindex[r[0]] for r in rows], dtype=np.int64)
+    d = np.array([space.corpus.index[r[2]] for r in rows], dtype=np.int64)
+    s = score_pairs(teacher, space, q, d, parts_dir, batch_size, desc="Scoring negatives sample")
+    return [{"qid": qid, "source": src, "pid": pid, "teacher_score": float(x)} for (qid, src, pid), x in zip(rows, s.tolist())]
+
+
+def write_round(round_dir: Path, *, step: int, negatives: Negatives, previous: Negatives | None, space: Space,
+                teacher, settings, seed: int, start: int, end: int, miner: str, checkpoint_fingerprint: str,
+                mine_seconds: float, mode: str) -> dict:
+    """All artifacts of one round; ``manifest.json`` is written last and marks the round complete."""
+    round_dir.mkdir(parents=True, exist_ok=True)
+    write_negatives(round_dir / "hard-negatives.jsonl", negatives)
+    t0 = time.time()
+    cands = candidates(space, negatives)
+    tuples = sample_tuples(cands, seed, start, end, settings.batch_size, settings.neg_sampling) if end > start \
+        else np.zeros((0, 3), dtype=np.int64)
+    pos_s, neg_s = label_tuples(teacher, space, tuples, round_dir / "label-parts", settings.teacher_batch_size)
+    write_training_data(round_dir, space, tuples, pos_s, neg_s, start, end, settings.batch_size)
+    label_seconds = time.time() - t0
+    t1 = time.time()
+    sample = score_sample_qids(space.qids, settings.score_sample_queries, seed)
+    sample_rows = negative_scores(teacher, space, negatives, sample, round_dir / "label-parts",
+                                  settings.teacher_batch_size)
+    write_jsonl(round_dir / "negative-scores.jsonl", sample_rows)
+    sample_seconds = time.time() - t1
+    n_neg = sum(len(s) for s in union_sets(negatives).values())
+    manifest = {
+        "step": step, "checkpoint_fingerprint": checkpoint_fingerprint, "seconds": round(mine_seconds, 3),
+        "label_seconds": round(label_seconds, 3), "sample_seconds": round(sample_seconds, 3),
+        "n_queries": sum(1 for v in negatives.values() if any(v["neg"].values())), "n_negatives": n_neg,
+        "miner": miner, "teacher_scores": stats(np.array([r["teacher_score"] for r in sample_rows])),
+        "overlap_with_previous": mean_jaccard(negatives, previous) if previous is not None else None,
+        "mode": mode, "train_steps": [start, end], "n_tuples": int(len(tuples)),
+        "label_margins": stats(pos_s - neg_s), "sample_queries": len(sample),
+        "sources": sorted({s for v in negatives.values() for s in v["neg"]}),
+    }
+    write_json(round_dir / "manifest.json", manifest)
+    return manifest
+
+
+def load_round_tuples(round_dir: Path) -> dict:
+    with np.load(round_dir / "tuples.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def read_manifest(round_dir: Path) -> dict | None:
+    p = round_dir / "manifest.json"
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError:
+        return None

@@ -1,0 +1,169 @@
+"""The GPL / R-GPL pipeline: cached stages, the training work folder, resumption.
+
+Cache layout under ``<HARNESS_CACHE>/gpl/``: ``qgen/<key>/``, ``mine/<key>/`` (one per miner),
+``negatives/<key>/``, ``labels/<key>/`` (round 0) and ``train/<key>/`` (the work folder of one training, see
+``docs/gpl.md``). Each key hashes the stage's own settings and the keys of the stages it reads, so changing e.g.
+the teacher recomputes labels and training but reuses the generated queries and the mined negatives.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from ..datasets import Dataset
+from ..fileio import read_json, stable_hash, write_json
+from .data import RoundData
+from .labels import Space, write_round
+from .mining import combine, run_miner, sub_corpus, sub_corpus_fingerprint
+from .models import pick_device, resolve_model, source_fingerprint
+from .qgen import load_qgen, run_qgen, sample_passages
+from .settings import generation_plan
+from .stages import Stage, link_or_copy, read_negatives
+from .teacher import load_teacher
+from .training import TrainingJob, read_log, run_training
+
+log = logging.getLogger("harness")
+
+ROUND_FILES = ("hard-negatives.jsonl", "manifest.json", "negative-scores.jsonl", "tuples.npz", "gpl-training-data.tsv")
+TRAIN_KEYS = ("student", "max_seq_length", "score_function", "steps", "batch_size", "learning_rate", "warmup_steps",
+              "weight_decay", "max_grad_norm", "amp")
+REMINE_KEYS = ("remine_every", "remine_mode", "remine_at_end", "remine_warmup_restart", "remine_model",
+               "remine_top_k")
+
+
+@dataclass
+class PipelineResult:
+    work_dir: Path
+    model_dir: Path
+    stages: dict[str, str]  # stage -> key
+    qgen_dir: Path
+    n_queries: int
+    queries_per_passage: int
+    n_passages: int
+
+
+def _teacher_spec(s) -> dict:
+    spec = {"kind": s.teacher_kind, "name": s.teacher, "source": source_fingerprint(s.teacher),
+            "max_seq_length": s.teacher_max_seq_length}
+    if s.teacher_kind == "bi-encoder":
+        spec["score_function"] = s.teacher_score_function
+    return spec
+
+
+def _make_teacher(s):
+    def factory():
+        kw = {"device": pick_device(s.device), "max_seq_length": s.teacher_max_seq_length}
+        if s.teacher_kind == "bi-encoder":
+            kw["score_function"] = s.teacher_score_function
+        return load_teacher(s.teacher_kind, s.teacher, **kw)
+    return factory
+
+
+def settings_values(s) -> dict:
+    return {f.name: getattr(s, f.name) for f in fields(s)}
+
+
+def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineResult:
+    """Run (or resume, or reuse) every stage for ``dataset``; returns where the adapted model is."""
+    if s.num_threads:
+        import torch
+
+        torch.set_num_threads(s.num_threads)
+    root = Path(cache_dir) / "gpl"
+    corpus, corpus_fp = dataset.corpus, dataset.corpus_fingerprint
+    remine_every = getattr(s, "remine_every", 0)
+
+    # 1. query generation
+    n_pass, qpp = generation_plan(len(corpus), s.queries_per_passage, s.corpus_sample, s.max_generated_queries)
+    indices = sample_passages(len(corpus), n_pass, seed)
+    qgen = Stage(root, "qgen", {
+        "corpus": corpus_fp, "n_passages": n_pass, "queries_per_passage": qpp, "seed": seed,
+        "generator": s.generator, "generator_source": source_fingerprint(s.generator),
+        **({} if s.generator == "offline" else {"top_p": s.qgen_top_p, "top_k": s.qgen_top_k,
+                                                 "max_length": s.qgen_max_length,
+                                                 "max_input_length": s.qgen_max_input_length})})
+    if not qgen.done:
+        log.info("generating %d queries per passage for %d passages with %s", qpp, n_pass, s.generator)
+        run_qgen(qgen, corpus, indices, qpp, s, seed)
+    queries, qrels = load_qgen(qgen.dir)
+    train_corpus = sub_corpus(corpus, indices)
+    train_corpus_fp = sub_corpus_fingerprint(corpus_fp, len(corpus), indices)
+
+    # 2. hard negatives, one cached stage per miner
+    miner_stages = []
+    for i, miner in enumerate(s.miners):
+        sf = "bm25" if miner == "bm25" else s.miner_score_function(i)
+        st = Stage(root, "mine", {
+            "qgen": qgen.key, "miner": miner, "score_function": sf, "top_k": s.negatives_per_query,
+            "source": source_fingerprint(s.student if miner == "student" else miner),
+            **({"max_seq_length": s.max_seq_length} if miner == "student" else {})})
+        if not st.done:
+            log.info("mining hard negatives with %s", miner)
+            run_miner(st, miner, sf, train_corpus, train_corpus_fp, queries, qrels, s, Path(cache_dir))
+        miner_stages.append((miner, st))
+    negs = Stage(root, "negatives", {"miners": [(m, st.key) for m, st in miner_stages]})
+    if not negs.done:
+        combine(negs, miner_stages, qrels)
+    negatives = read_negatives(negs.dir / "hard-negatives.jsonl")
+
+    # 3. round 0: training tuples of the first round, labelled by the teacher
+    space = Space(list(qrels), queries, corpus)
+    end0 = min(remine_every, s.steps) if remine_every else s.steps
+    teacher_spec = _teacher_spec(s)
+    labels = Stage(root, "labels", {
+        "negatives": negs.key, "teacher": teacher_spec, "seed": seed, "batch_size": s.batch_size,
+        "neg_sampling": s.neg_sampling, "steps": [0, end0], "score_sample_queries": s.score_sample_queries})
+    teacher_factory = _make_teacher(s)
+    if not labels.done:
+        log.info("pseudo-labelling %d steps x %d tuples with %s", end0, s.batch_size, s.teacher)
+        labels.start()
+        miner_fp = stable_hash([st.inputs["source"] for _, st in miner_stages])
+        write_round(labels.dir, step=0, negatives=negatives, previous=None, space=space, teacher=teacher_factory(),
+                    settings=s, seed=seed, start=0, end=end0, miner="+".join(s.miners),
+                    checkpoint_fingerprint=miner_fp, mine_seconds=negs.info().get("mining_seconds", 0.0),
+                    mode=getattr(s, "remine_mode", "replace"))
+        labels.finish()
+
+    # 4. training (work folder)
+    values = settings_values(s)
+    train_inputs = {"labels": labels.key, "student_source": source_fingerprint(s.student),
+                    **{k: values[k] for k in TRAIN_KEYS}}
+    if remine_every:
+        train_inputs["remining"] = {k: values[k] for k in REMINE_KEYS}
+        train_inputs["remining"]["score_function"] = s.remine_function()
+        train_inputs["remining"]["model_source"] = source_fingerprint(s.remine_model) if s.remine_model != "student" else "student"
+    train = Stage(root, "train", train_inputs)
+    work = train.start()
+    for name in ROUND_FILES:
+        if not (work / "rounds" / "0" / name).is_file():
+            link_or_copy(labels.dir / name, work / "rounds" / "0" / name)
+    write_json(work / "sources.json", {
+        "dataset": dataset.key, "corpus_fingerprint": corpus_fp, "qgen_dir": str(qgen.dir),
+        "mining_dir": str(negs.dir), "labels_dir": str(labels.dir), "student": s.student,
+        "teacher": {"kind": s.teacher_kind, "name": s.teacher}, "miners": list(s.miners), "settings": values,
+        "seed": seed, "stages": {"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
+        "n_training_passages": int(n_pass), "queries_per_passage": qpp, "n_queries": len(queries)})
+    device = pick_device(s.device)
+    job = TrainingJob(work_dir=work, settings=s, round_data=RoundData(work / "rounds", space, remine_every, s.batch_size),
+                      seed=seed, device=device, remine_every=remine_every,
+                      remine_at_end=getattr(s, "remine_at_end", False),
+                      warmup_restart=getattr(s, "remine_warmup_restart", False))
+    if remine_every:
+        from .remining import Reminer
+
+        job.remine = Reminer(work_dir=work, settings=s, space=space, train_corpus=train_corpus, qrels=qrels,
+                             seed=seed, teacher_factory=teacher_factory)
+    log.info("training in %s", work)
+    model_dir = run_training(job, resolve_model(s.student))
+    if not train.done:
+        train.finish(final_loss=(read_log(job.log_path) or [{}])[-1].get("loss"))
+    return PipelineResult(work_dir=work, model_dir=model_dir,
+                          stages={"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
+                          qgen_dir=qgen.dir, n_queries=len(queries), queries_per_passage=qpp, n_passages=int(n_pass))
+
+
+def timing(work_dir: Path) -> dict:
+    p = work_dir / "timing.json"
+    return read_json(p) if p.is_file() else {}

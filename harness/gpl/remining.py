@@ -1,0 +1,104 @@
+"""R-GPL's re-mining, run by the trainer's callback at steps k, 2k, ...
+
+At step ``s`` the re-mining model (the student under training by default) encodes the training corpus in eval
+mode (``harness.dense`` restores train mode afterwards), retrieves the top ``remine_top_k`` for every generated
+query, drops the positives, and the result becomes the negatives of steps ``s .. s+k-1``: ``replace`` (the
+paper) uses only them, ``union`` merges them into the previous round's negatives. The teacher labels the tuples
+of those steps. Everything lands in ``rounds/<s>/`` (see :func:`harness.gpl.labels.write_round`); a round whose
+``manifest.json`` exists and whose model fingerprint matches the current weights is reused (a resumed run that
+re-trains up to ``s`` on the same hardware).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..datasets import Corpus
+from .labels import Space, read_manifest, write_round
+from .mining import mine_dense
+from .models import pick_device, resolve_model, safe_name
+from .stages import Negatives, read_negatives
+
+log = logging.getLogger("harness")
+
+
+@dataclass
+class Reminer:
+    work_dir: Path
+    settings: object  # RGPLSettings
+    space: Space
+    train_corpus: Corpus
+    qrels: dict[str, list[str]]
+    seed: int
+    teacher_factory: Callable[[], object]
+    _teacher: object | None = field(default=None, init=False)
+    _fixed_model: object | None = field(default=None, init=False)
+
+    @property
+    def source_name(self) -> str:
+        m = self.settings.remine_model
+        return "student" if m == "student" else safe_name(m)
+
+    def teacher(self):
+        if self._teacher is None:
+            self._teacher = self.teacher_factory()
+        return self._teacher
+
+    def miner_model(self, student):
+        if self.settings.remine_model == "student":
+            return student
+        if self._fixed_model is None:
+            from ..dense import load_encoder
+
+            self._fixed_model = load_encoder(resolve_model(self.settings.remine_model),
+                                             device=pick_device(self.settings.device))
+        return self._fixed_model
+
+    def previous_round(self, step: int) -> int:
+        return step - self.settings.remine_every if step - self.settings.remine_every > 0 else 0
+
+    def __call__(self, step: int, student) -> None:
+        from ..dense import model_fingerprint
+
+        s = self.settings
+        round_dir = self.work_dir / "rounds" / str(step)
+        model = self.miner_model(student)
+        fingerprint = model_fingerprint(model)
+        done = read_manifest(round_dir)
+        if done is not None and done.get("checkpoint_fingerprint") == fingerprint:
+            log.info("round %d: already mined with these weights, reused", step)
+            return
+        previous = read_negatives(self.work_dir / "rounds" / str(self.previous_round(step)) / "hard-negatives.jsonl")
+        t0 = time.time()
+        queries = {q: self.space.queries[q] for q in self.qrels}
+        mined = mine_dense(model, self.train_corpus, queries, self.qrels, s.remine_top_k, s.remine_function(),
+                           s.encode_batch_size)
+        mine_seconds = time.time() - t0
+        negatives = merge(previous, mined, self.qrels, self.source_name, s.remine_mode)
+        end = min(step + s.remine_every, s.steps) if step < s.steps else step
+        m = write_round(round_dir, step=step, negatives=negatives, previous=previous, space=self.space,
+                        teacher=self.teacher(), settings=s, seed=self.seed, start=step, end=end,
+                        miner=self.source_name, checkpoint_fingerprint=fingerprint, mine_seconds=mine_seconds,
+                        mode=s.remine_mode)
+        log.info("round %d: re-mined %d negatives in %.1f s, labelled in %.1f s (overlap with previous %.3f)",
+                 step, m["n_negatives"], m["seconds"], m["label_seconds"], m["overlap_with_previous"] or 0.0)
+
+
+def merge(previous: Negatives, mined: dict[str, list[str]], qrels: dict[str, list[str]], source: str,
+          mode: str) -> Negatives:
+    """``replace``: only the new lists; ``union``: the previous round's lists plus the new ones (merged into the
+    same source's list when it is already there, new ids first)."""
+    out: Negatives = {}
+    for q, pos in qrels.items():
+        new = mined.get(q, [])
+        if mode == "union":
+            neg = {src: list(lst) for src, lst in previous.get(q, {"neg": {}})["neg"].items()}
+            neg[source] = list(dict.fromkeys(new + neg.get(source, [])))
+        else:
+            neg = {source: list(new)}
+        out[q] = {"pos": list(pos), "neg": neg}
+    return out

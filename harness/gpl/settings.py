@@ -1,0 +1,206 @@
+"""GPL and R-GPL settings (dataclasses) and their presets."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ..errors import SettingsError
+
+SCORE_FUNCTIONS = {"dot": "dot", "cos": "cos", "cos_sim": "cos", "cosine": "cos"}
+
+
+def norm_score_function(value: str, setting: str) -> str:
+    """'dot' or 'cos' (GPL's 'cos_sim' and 'cosine' are accepted as aliases of 'cos')."""
+    if value not in SCORE_FUNCTIONS:
+        raise SettingsError(f"setting '{setting}': '{value}' is not one of dot, cos (or cos_sim)")
+    return SCORE_FUNCTIONS[value]
+
+
+PAPER = {
+    # The GPL paper's models and hyper-parameters (UKPLab/gpl defaults, README example with the paper's start).
+    "student": "GPL/msmarco-distilbert-margin-mse",
+    "max_seq_length": 350,
+    "score_function": "dot",
+    "generator": "BeIR/query-gen-msmarco-t5-base-v1",
+    "queries_per_passage": -1,
+    "corpus_sample": -1,
+    "max_generated_queries": 250_000,
+    "qgen_top_p": 0.95,
+    "qgen_top_k": 25,
+    "qgen_max_length": 64,
+    "miners": ["msmarco-distilbert-base-v3", "msmarco-MiniLM-L-6-v3"],
+    "negatives_per_query": 50,
+    "teacher_kind": "cross-encoder",
+    "teacher": "cross-encoder/ms-marco-MiniLM-L-6-v2",
+    "teacher_max_seq_length": 350,
+    "neg_sampling": "gpl",
+    "steps": 140_000,
+    "batch_size": 32,
+    "learning_rate": 2e-5,
+    "warmup_steps": 1000,
+    "weight_decay": 0.01,
+    "max_grad_norm": 1.0,
+    "amp": "auto",
+    "checkpoint_every": 10_000,
+}
+
+CPU = {
+    # A few minutes on a laptop CPU, fully offline: local all-MiniLM-L6-v2 as student, teacher and miner,
+    # the model-free span generator, BM25 as the second miner.
+    "student": "local:all-MiniLM-L6-v2",
+    "max_seq_length": 128,
+    "score_function": "dot",
+    "generator": "offline",
+    "queries_per_passage": 1,
+    "corpus_sample": 2000,
+    "miners": ["student", "bm25"],
+    "miner_score_functions": [],
+    "teacher_kind": "bi-encoder",
+    "teacher": "local:all-MiniLM-L6-v2",
+    "teacher_score_function": "cos",
+    "teacher_max_seq_length": 128,
+    "steps": 200,
+    "batch_size": 16,
+    "warmup_steps": 20,
+    "checkpoint_every": 50,
+    "score_sample_queries": 200,
+    "amp": "none",
+}
+
+
+@dataclass
+class GPLSettings:
+    """Everything that decides a GPL run. Defaults are the paper's (see ``PRESETS['paper']``)."""
+
+    # student
+    student: str = field(default=PAPER["student"], metadata={"help": "model adapted (hub name, local path or local:all-MiniLM-L6-v2)"})
+    max_seq_length: int = field(default=350, metadata={"help": "student's max tokens"})
+    score_function: str = field(default="dot", metadata={"help": "student similarity in MarginMSE and retrieval: dot or cos"})
+    # query generation
+    generator: str = field(default=PAPER["generator"], metadata={"help": "seq2seq query generator, or 'offline' (spans of the passage; not the paper's)"})
+    queries_per_passage: int = field(default=3, metadata={"help": "queries per passage; -1 = GPL's automatic choice (about 250k queries in total)"})
+    corpus_sample: int = field(default=-1, metadata={"help": "passages used for generation/mining: -1 = GPL's cap (ceil(max_generated_queries/3) if larger), 0 = all, n = a random n"})
+    max_generated_queries: int = field(default=250_000, metadata={"help": "GPL's budget of generated queries used by the automatic choices"})
+    qgen_top_p: float = 0.95
+    qgen_top_k: int = 25
+    qgen_max_length: int = field(default=64, metadata={"help": "max tokens of a generated query"})
+    qgen_max_input_length: int = field(default=512, metadata={"help": "passage tokens seen by the generator"})
+    qgen_batch_size: int = 32
+    # hard-negative mining
+    miners: list[str] = field(default_factory=lambda: list(PAPER["miners"]), metadata={"help": "bi-encoders (or 'bm25', 'student') mining the initial negatives"})
+    miner_score_functions: list[str] = field(default_factory=list, metadata={"help": "one per miner (dot/cos); empty = cos_sim for named models (GPL's default), the student's for 'student'"})
+    negatives_per_query: int = field(default=50, metadata={"help": "top-k retrieved per miner; positives are then removed"})
+    miner_batch_size: int = 128
+    # teacher / pseudo labels
+    teacher_kind: str = field(default="cross-encoder", metadata={"help": "cross-encoder (raw logits) or bi-encoder"})
+    teacher: str = field(default=PAPER["teacher"])
+    teacher_score_function: str = field(default="dot", metadata={"help": "bi-encoder teacher only: dot or cos"})
+    teacher_max_seq_length: int = field(default=350, metadata={"help": "each text is cut to this many teacher tokens before scoring (GPL)"})
+    teacher_batch_size: int = 64
+    neg_sampling: str = field(default="gpl", metadata={"help": "gpl: uniform over the union of all miners' negatives (GPL's HardNegativeDataset); per_miner: a random miner, then a random negative of it"})
+    score_sample_queries: int = field(default=1000, metadata={"help": "queries whose negatives are all teacher-scored in every round (negative-scores.jsonl)"})
+    # training
+    steps: int = 140_000
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    warmup_steps: int = 1000
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    amp: str = field(default="auto", metadata={"help": "auto (fp16 on CUDA), fp16, bf16 or none"})
+    checkpoint_every: int = field(default=10_000, metadata={"help": "resumable checkpoint every N steps"})
+    keep_checkpoints: int = field(default=2, metadata={"help": "checkpoints kept (older ones are deleted)"})
+    device: str = field(default="", metadata={"help": "cuda, cpu, ... (empty: cuda if available)"})
+    encode_batch_size: int = field(default=128, metadata={"help": "batch size for encoding (mining, remining, retrieval)"})
+    num_threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = torch's default"})
+
+    PRESETS: ClassVar[dict[str, dict]] = {"paper": PAPER, "cpu": CPU}
+
+    def validate(self) -> None:
+        self.score_function = norm_score_function(self.score_function, "score_function")
+        self.teacher_score_function = norm_score_function(self.teacher_score_function, "teacher_score_function")
+        self.miner_score_functions = [norm_score_function(s, "miner_score_functions") for s in self.miner_score_functions]
+        if self.miner_score_functions and len(self.miner_score_functions) != len(self.miners):
+            raise SettingsError(f"setting 'miner_score_functions': {len(self.miner_score_functions)} values for "
+                                f"{len(self.miners)} miners (give one per miner, or none)")
+        if not self.miners:
+            raise SettingsError("setting 'miners': at least one miner is needed")
+        if len(set(self.miners)) != len(self.miners):
+            raise SettingsError(f"setting 'miners': duplicate miner in {','.join(self.miners)}")
+        if self.teacher_kind not in ("cross-encoder", "bi-encoder"):
+            raise SettingsError(f"setting 'teacher_kind': '{self.teacher_kind}' is not cross-encoder or bi-encoder")
+        if self.neg_sampling not in ("gpl", "per_miner"):
+            raise SettingsError(f"setting 'neg_sampling': '{self.neg_sampling}' is not gpl or per_miner")
+        if self.amp not in ("auto", "fp16", "bf16", "none"):
+            raise SettingsError(f"setting 'amp': '{self.amp}' is not auto, fp16, bf16 or none")
+        if self.queries_per_passage == 0 or self.queries_per_passage < -1:
+            raise SettingsError("setting 'queries_per_passage': must be positive, or -1 for GPL's automatic choice")
+        if self.corpus_sample < -1:
+            raise SettingsError("setting 'corpus_sample': must be -1 (GPL's cap), 0 (all) or a positive count")
+        for name in ("steps", "batch_size", "negatives_per_query", "checkpoint_every", "max_generated_queries",
+                     "qgen_max_length", "teacher_max_seq_length", "max_seq_length", "keep_checkpoints"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"setting '{name}': must be positive, got {getattr(self, name)}")
+        if self.num_threads < 0:
+            raise SettingsError("setting 'num_threads': must be >= 0")
+        if self.warmup_steps < 0:
+            raise SettingsError("setting 'warmup_steps': must not be negative")
+        if not 0 < self.qgen_top_p <= 1:
+            raise SettingsError(f"setting 'qgen_top_p': {self.qgen_top_p} is not in (0, 1]")
+
+    def miner_score_function(self, i: int) -> str:
+        if self.miner_score_functions:
+            return self.miner_score_functions[i]
+        return self.score_function if self.miners[i] == "student" else "cos"
+
+
+def generation_plan(n_corpus: int, queries_per_passage: int, corpus_sample: int, max_queries: int) -> tuple[int, int]:
+    """(passages to generate for, queries per passage), following GPL's ``new_size`` / ``queries_per_passage``.
+
+    GPL with ``new_size=-1`` resizes a corpus to ``ceil(250k / 3)`` passages; with ``queries_per_passage=-1`` it uses
+    ``ceil(250k / |corpus|)`` queries per passage when ``3 * |corpus| < 250k`` and 3 otherwise.
+    """
+    if corpus_sample == -1:
+        n = min(n_corpus, math.ceil(max_queries / 3))
+    elif corpus_sample == 0:
+        n = n_corpus
+    else:
+        n = min(n_corpus, corpus_sample)
+    if queries_per_passage == -1:
+        qpp = math.ceil(max_queries / n) if n * 3 < max_queries else 3
+    else:
+        qpp = queries_per_passage
+    return n, qpp
+
+
+@dataclass
+class RGPLSettings(GPLSettings):
+    """GPL plus re-mining: every ``remine_every`` steps the student re-mines the negatives of the next steps."""
+
+    remine_every: int = field(default=30_000, metadata={"help": "k: re-mine at steps k, 2k, ... (0 = never, i.e. GPL)"})
+    remine_mode: str = field(default="replace", metadata={"help": "replace (paper): new negatives replace the old; union: merged with the previous round's"})
+    remine_at_end: bool = field(default=False, metadata={"help": "also re-mine at the last step (for analysis; not used for training)"})
+    remine_warmup_restart: bool = field(default=False, metadata={"help": "restart the learning-rate warm-up after each re-mine"})
+    remine_model: str = field(default="student", metadata={"help": "who re-mines: the model being trained ('student') or a fixed model name/path"})
+    remine_top_k: int = field(default=50, metadata={"help": "documents retrieved per query when re-mining (positives then removed)"})
+    remine_score_function: str = field(default="", metadata={"help": "dot or cos; empty = the student's score_function"})
+
+    PRESETS: ClassVar[dict[str, dict]] = {
+        "paper": {**PAPER, "remine_every": 30_000},
+        "cpu": {**CPU, "remine_every": 100},
+    }
+
+    def validate(self) -> None:
+        super().validate()
+        if self.remine_every < 0:
+            raise SettingsError("setting 'remine_every': must be 0 (never) or positive")
+        if self.remine_mode not in ("replace", "union"):
+            raise SettingsError(f"setting 'remine_mode': '{self.remine_mode}' is not replace or union")
+        if self.remine_top_k <= 0:
+            raise SettingsError("setting 'remine_top_k': must be positive")
+        if self.remine_score_function:
+            self.remine_score_function = norm_score_function(self.remine_score_function, "remine_score_function")
+
+    def remine_function(self) -> str:
+        return self.remine_score_function or self.score_function

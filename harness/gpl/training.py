@@ -1,0 +1,330 @@
+"""MarginMSE training with ``SentenceTransformerTrainer``: per-step log, resumable checkpoints, R-GPL callbacks.
+
+* The trainer's data loader yields step numbers only; the batch of a step is built when the step runs
+  (:class:`~harness.gpl.data.RoundData`), so negatives re-mined at the end of step k are used from step k+1 even
+  though the loader prefetches.
+* Checkpoints (``checkpoints/step-<n>/``) hold the model, optimizer, scheduler, scaler, RNG states and the trainer
+  state (all written by the trainer) plus ``gpl_state.json`` (data position = step, round, time spent). A folder
+  is renamed to ``step-<n>`` only once complete, so a kill during a save leaves the previous one usable.
+* The learning rate follows GPL's WarmupLinear schedule (linear warm-up, then linear decay to 0), as a pure
+  function of the step; with ``remine_warmup_restart`` the warm-up restarts after every re-mine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..fileio import atomic_open, read_json, write_json
+from .data import RoundData, round_of
+from .faults import fault_point
+
+log = logging.getLogger("harness")
+
+CHECKPOINT_RE = re.compile(r"^step-(\d+)$")
+
+
+class LinearWarmup:
+    """LR factor: linear warm-up over ``warmup`` steps, then linear decay to 0 at ``total`` (GPL's WarmupLinear).
+
+    With ``restart_every`` > 0 the warm-up restarts at steps k, 2k, ... (towards the decayed value at that step).
+    """
+
+    def __init__(self, warmup: int, total: int, restart_every: int = 0):
+        self.warmup, self.total, self.restart_every = warmup, total, restart_every
+
+    def __call__(self, step: int) -> float:
+        decay = 1.0 if step < self.warmup else max(0.0, (self.total - step) / max(1, self.total - self.warmup))
+        since = step - round_of(step, self.restart_every) if self.restart_every else step
+        ramp = since / self.warmup if self.warmup and since < self.warmup else 1.0
+        return ramp * decay
+
+
+def _step_collate(items: list[int]) -> dict:
+    import torch
+
+    return {"step": torch.tensor(items, dtype=torch.long)}
+
+
+def _make_trainer_class():
+    import torch
+    from sentence_transformers import SentenceTransformerTrainer
+
+    class GPLTrainer(SentenceTransformerTrainer):
+        """The ordinary trainer, fed by step number; the batch of a step comes from its round's tuples."""
+
+        round_data: RoundData
+        step_record: dict
+
+        def get_train_dataloader(self):
+            from torch.utils.data import DataLoader
+
+            self.accelerator.even_batches = False
+            loader = DataLoader(range(self.args.max_steps), batch_size=1, shuffle=False, collate_fn=_step_collate,
+                                num_workers=0)
+            self._train_dataloader = self.accelerator.prepare(loader)
+            return self._train_dataloader
+
+        def create_scheduler(self, num_training_steps: int, optimizer=None):
+            if self.lr_scheduler is None:
+                self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, self.lr_factor)
+                self._created_lr_scheduler = True
+            return self.lr_scheduler
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            step = int(inputs["step"].reshape(-1)[0])
+            if step != self.state.global_step:
+                raise RuntimeError(f"data position {step} != trainer step {self.state.global_step}")
+            self.step_started = time.time()
+            rows, margins, rnd = self.round_data.batch(step)
+            features = self.data_collator(rows)
+            loss = super().training_step(model, features, None)
+            self.step_record = {"step": step + 1, "loss": float(loss), "margin_mean": float(margins.mean()),
+                                "lr": float(self._get_learning_rate()), "round": rnd}
+            return loss
+
+    return GPLTrainer
+
+
+def _callback_base():
+    from transformers import TrainerCallback
+
+    return TrainerCallback
+
+
+@dataclass
+class TrainingJob:
+    """Everything one training run needs; ``remine`` (R-GPL) is called at steps k, 2k, ... when set."""
+
+    work_dir: Path
+    settings: object
+    round_data: RoundData
+    seed: int
+    device: str
+    remine_every: int = 0
+    remine_at_end: bool = False
+    warmup_restart: bool = False
+    remine: Callable[[int, object], None] | None = None  # (step, model) -> None; writes rounds/<step>/
+    timing: dict = field(default_factory=lambda: {"train_seconds": 0.0})
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.work_dir / "checkpoints"
+
+    @property
+    def log_path(self) -> Path:
+        return self.work_dir / "train-log.jsonl"
+
+
+def latest_checkpoint(checkpoints_dir: Path) -> Path | None:
+    """The newest complete ``step-<n>`` folder."""
+    if not checkpoints_dir.is_dir():
+        return None
+    found = []
+    for p in checkpoints_dir.iterdir():
+        m = CHECKPOINT_RE.match(p.name)
+        if m and (p / "gpl_state.json").is_file() and (p / "trainer_state.json").is_file():
+            found.append((int(m.group(1)), p))
+    return max(found)[1] if found else None
+
+
+def truncate_log(path: Path, last_step: int) -> None:
+    """Keep the log lines of steps <= ``last_step`` (a resumed run rewrites the rest)."""
+    if not path.is_file():
+        return
+    keep = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill
+            if row.get("step", 0) <= last_step:
+                keep.append(line if line.endswith("\n") else line + "\n")
+    with atomic_open(path) as fh:
+        fh.writelines(keep)
+
+
+def read_log(path: Path) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                rows.append(json.loads(line))
+    return rows
+
+
+def _callbacks(job: TrainingJob, trainer_ref: dict):
+    Base = _callback_base()
+
+    class StepLog(Base):
+        """Appends one line per optimizer step to ``train-log.jsonl`` and accounts training time."""
+
+        def on_step_end(self, args, state, control, **kw):
+            trainer = trainer_ref["trainer"]
+            rec = trainer.step_record
+            job.timing["train_seconds"] += time.time() - trainer.step_started
+            with open(job.log_path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(rec) + "\n")
+                fh.flush()
+            fault_point("step", state.global_step)
+            return control
+
+    class Remine(Base):
+        """R-GPL: at steps k, 2k, ... (the last step only with ``remine_at_end``) re-mine with the current model."""
+
+        def on_step_end(self, args, state, control, **kw):
+            s, k = state.global_step, job.remine_every
+            if k and job.remine and s % k == 0 and (s < state.max_steps or job.remine_at_end):
+                with preserved_rng():
+                    job.remine(s, trainer_ref["trainer"].model)
+            return control
+
+    class Checkpoints(Base):
+        """Adds ``gpl_state.json`` to the trainer's checkpoint, renames it ``step-<n>``, keeps the newest few."""
+
+        def on_save(self, args, state, control, **kw):
+            src = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if not src.is_dir():
+                return control
+            write_json(src / "gpl_state.json", {
+                "step": state.global_step, "round": round_of(state.global_step, job.remine_every),
+                "train_seconds": job.timing["train_seconds"], "seed": job.seed})
+            dst = job.checkpoints_dir / f"step-{state.global_step}"
+            if dst.exists():
+                shutil.rmtree(dst)
+            os.replace(src, dst)
+            done = sorted((int(CHECKPOINT_RE.match(p.name).group(1)), p) for p in job.checkpoints_dir.iterdir()
+                          if CHECKPOINT_RE.match(p.name))
+            for _, old in done[:-job.settings.keep_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
+            write_timing(job)
+            return control
+
+    return [StepLog(), Remine(), Checkpoints()]
+
+
+class preserved_rng:
+    """Re-mining must not disturb the training RNG streams (python, numpy, torch CPU and CUDA)."""
+
+    def __enter__(self):
+        import random
+
+        import numpy as np
+        import torch
+
+        self.py, self.np, self.cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
+        self.cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        return self
+
+    def __exit__(self, *exc):
+        import random
+
+        import numpy as np
+        import torch
+
+        random.setstate(self.py)
+        np.random.set_state(self.np)
+        torch.set_rng_state(self.cpu)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state_all(self.cuda)
+        return False
+
+
+def rounds_timing(work_dir: Path) -> list[dict]:
+    rounds = []
+    rdir = work_dir / "rounds"
+    if rdir.is_dir():
+        for p in sorted((p for p in rdir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)):
+            m = p / "manifest.json"
+            if m.is_file():
+                info = read_json(m)
+                rounds.append({"step": info["step"], "seconds": info.get("seconds", 0.0),
+                               "label_seconds": info.get("label_seconds", 0.0) + info.get("sample_seconds", 0.0)})
+    return rounds
+
+
+def write_timing(job: TrainingJob) -> dict:
+    rounds = rounds_timing(job.work_dir)
+    remines = [r for r in rounds if r["step"] > 0]
+    initial = next((r for r in rounds if r["step"] == 0), {"seconds": 0.0, "label_seconds": 0.0})
+    timing = {"train_seconds": round(job.timing["train_seconds"], 3),
+              "remine_seconds": round(sum(r["seconds"] for r in remines), 3),
+              "label_seconds": round(sum(r["label_seconds"] for r in remines), 3),
+              "remine_rounds": remines,
+              "initial_mining_seconds": initial["seconds"], "initial_label_seconds": initial["label_seconds"]}
+    write_json(job.work_dir / "timing.json", timing)
+    return timing
+
+
+def _amp_flags(amp: str, device: str) -> dict:
+    if not device.startswith("cuda") or amp == "none":
+        return {}
+    if amp == "bf16":
+        return {"bf16": True}
+    return {"fp16": True}  # "auto" and "fp16": fp16 autocast with loss scaling, as GPL's use_amp
+
+
+def run_training(job: TrainingJob, student: str) -> Path:
+    """Train (or resume) into ``job.work_dir``; returns the folder of the final model (``model/``)."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MarginMSELoss
+    from sentence_transformers.util import pairwise_cos_sim, pairwise_dot_score
+
+    from ..dense import load_encoder
+
+    s = job.settings
+    final = job.work_dir / "model"
+    if (job.work_dir / "training.json").is_file() and (final / "modules.json").is_file():
+        return final
+    job.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+    for p in job.checkpoints_dir.glob("checkpoint-*"):  # cut short by a kill during a save
+        shutil.rmtree(p, ignore_errors=True)
+    ckpt = latest_checkpoint(job.checkpoints_dir)
+    if ckpt is not None:
+        state = read_json(ckpt / "gpl_state.json")
+        job.timing["train_seconds"] = state.get("train_seconds", 0.0)
+        truncate_log(job.log_path, state["step"])
+        log.info("resuming %s from step %d", job.work_dir, state["step"])
+    else:
+        truncate_log(job.log_path, 0)
+
+    model = load_encoder(student, device=job.device, max_seq_length=s.max_seq_length)
+    similarity = pairwise_cos_sim if s.score_function == "cos" else pairwise_dot_score
+    loss = MarginMSELoss(model, similarity_fct=similarity)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(job.checkpoints_dir), max_steps=s.steps, per_device_train_batch_size=s.batch_size,
+        learning_rate=s.learning_rate, warmup_steps=s.warmup_steps, weight_decay=s.weight_decay,
+        max_grad_norm=s.max_grad_norm, optim="adamw_torch", save_strategy="steps", save_steps=s.checkpoint_every,
+        save_total_limit=None, logging_steps=max(1, min(100, s.steps // 10)), report_to=[], seed=job.seed,
+        dataloader_num_workers=0, disable_tqdm=bool(os.environ.get("HARNESS_NO_PROGRESS")),
+        use_cpu=job.device == "cpu", eval_strategy="no", **_amp_flags(s.amp, job.device))
+    import datasets
+
+    placeholder = datasets.Dataset.from_dict({"query": ["q"], "positive": ["p"], "negative": ["n"], "label": [0.0]})
+    Trainer = _make_trainer_class()
+    Trainer.lr_factor = staticmethod(LinearWarmup(s.warmup_steps, s.steps, job.remine_every if job.warmup_restart else 0))
+    trainer_ref: dict = {}
+    trainer = Trainer(model=model, args=args, train_dataset=placeholder, loss=loss, callbacks=_callbacks(job, trainer_ref))
+    trainer.round_data = job.round_data
+    trainer_ref["trainer"] = trainer
+    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+
+    tmp = job.work_dir / ".model.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    trainer.model.save(str(tmp))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    timing = write_timing(job)
+    write_json(job.work_dir / "training.json", {"steps": s.steps, "final_loss": trainer.step_record["loss"]
+                                                 if hasattr(trainer, "step_record") else None, "timing": timing})
+    return final
