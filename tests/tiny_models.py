@@ -71,15 +71,20 @@ def build_tiny_bert_encoder(out_dir: str | Path, texts: Iterable[str], hidden: i
 
 
 def build_tiny_cross_encoder(out_dir: str | Path, texts: Iterable[str], hidden: int = 32, layers: int = 2,
-                             seed: int = 0, vocab_size: int = 1000) -> str:
-    """A random BERT cross-encoder (one logit, ``num_labels=1``), saved to ``out_dir``; returns the path."""
+                             seed: int = 0, vocab_size: int = 1000, init_range: float = 0.5) -> str:
+    """A random BERT cross-encoder (one logit, ``num_labels=1``), saved to ``out_dir``; returns the path.
+
+    ``init_range`` is larger than BERT's 0.02 so that the random logits differ visibly between pairs (with 0.02
+    every pair scores about the same).
+    """
     import torch
     from transformers import BertForSequenceClassification
 
     out_dir = Path(out_dir)
     tokenizer = build_bert_tokenizer(texts, out_dir, vocab_size)
     torch.manual_seed(seed)
-    model = BertForSequenceClassification(_bert_config(len(tokenizer), hidden, layers, num_labels=1))
+    model = BertForSequenceClassification(_bert_config(len(tokenizer), hidden, layers, num_labels=1,
+                                                       initializer_range=init_range))
     model.save_pretrained(str(out_dir))
     return str(out_dir)
 
