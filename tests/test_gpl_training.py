@@ -1,0 +1,108 @@
+"""GPL training end to end: a learnable toy, the whole pipeline through the CLI, kill -9 and resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gpl_support import base_sets, build, cli, load, read_log, run_args, tiny_world, work_dir_of
+from harness.gpl.training import LinearWarmup
+
+
+@pytest.fixture(scope="session")
+def world(shared_data, tmp_path_factory):
+    return tiny_world(shared_data, tmp_path_factory.getbasetemp() / "gpl-world")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_lr_schedule_is_gpl_warmup_linear_with_optional_restarts():
+    f = LinearWarmup(warmup=10, total=100)
+    assert f(0) == 0.0 and f(5) == 0.5 and f(10) == 1.0 and f(55) == pytest.approx(0.5) and f(100) == 0.0
+    r = LinearWarmup(warmup=10, total=100, restart_every=40)
+    assert [r(s) for s in (0, 10, 39)] == [f(s) for s in (0, 10, 39)]
+    assert r(40) == 0.0 and r(45) == pytest.approx(0.5 * f(45)) and r(50) == pytest.approx(f(50))
+
+
+def test_training_loss_falls_on_a_learnable_toy(world, tmp_path):
+    """A bi-encoder teacher of the student's own architecture: its margins are learnable, so MarginMSE must fall."""
+    from harness.gpl.pipeline import run_pipeline
+
+    s = build("gpl", base_sets(world, teacher_kind="bi-encoder", teacher=world["teacher_bi"], teacher_score_function="dot",
+                               steps=80, learning_rate=1e-3, warmup_steps=5, checkpoint_every=80, batch_size=16))
+    res = run_pipeline(load(world), s, tmp_path / "cache", seed=3)
+    losses = np.array([r["loss"] for r in read_log(res.work_dir)])
+    assert len(losses) == 80
+    assert losses[-20:].mean() < 0.5 * losses[:20].mean(), losses
+
+
+def test_gpl_end_to_end_with_tiny_t5_and_cross_encoder(world, tmp_path):
+    from harness.dense import load_encoder
+    from harness.runs import read_run
+
+    sets = base_sets(world, generator=world["t5"], qgen_max_length=12, qgen_max_input_length=64, queries_per_passage=3)
+    r = cli(run_args("gpl", world, sets, tmp_path / "runs"), tmp_path / "cache")
+    assert r.returncode == 0, r.stderr[-3000:]
+    trec = tmp_path / "runs" / "beir" / "scifact" / "gpl.trec"
+    run = read_run(trec)
+    assert len(run) == 20 and all(len(d) == 100 for d in run.values())
+    manifest = json.loads(trec.with_name("gpl.manifest.json").read_text())
+    work = work_dir_of(trec.with_name("gpl.manifest.json"))
+    assert str(work) in r.stderr + r.stdout  # the work folder is printed
+    sources = json.loads((work / "sources.json").read_text())
+    assert {"dataset", "corpus_fingerprint", "qgen_dir", "mining_dir", "student", "teacher", "miners", "settings"} <= set(sources)
+    qgen = sources["qgen_dir"]
+    from pathlib import Path
+
+    assert (Path(qgen) / "qgen-queries.jsonl").is_file() and (Path(qgen) / "qgen-qrels" / "train.tsv").is_file()
+    assert manifest["extra"]["queries_per_passage"] == 3
+    log = read_log(work)
+    assert [x["step"] for x in log] == list(range(1, 31))
+    assert all(set(x) == {"step", "loss", "margin_mean", "lr", "round"} and x["round"] == 0 for x in log)
+    for name in ("hard-negatives.jsonl", "manifest.json", "negative-scores.jsonl", "gpl-training-data.tsv"):
+        assert (work / "rounds" / "0" / name).is_file()
+    r0 = json.loads((work / "rounds" / "0" / "manifest.json").read_text())
+    assert {"step", "checkpoint_fingerprint", "seconds", "n_queries", "n_negatives", "miner", "teacher_scores",
+            "overlap_with_previous", "mode"} <= set(r0)
+    assert len((work / "rounds" / "0" / "gpl-training-data.tsv").read_text().splitlines()) == 30 * 8
+    assert (work / "checkpoints" / "step-30" / "gpl_state.json").is_file()
+    timing = json.loads((work / "timing.json").read_text())
+    assert timing["train_seconds"] > 0 and timing["remine_rounds"] == []
+    model = load_encoder(str(work / "model"), device="cpu")
+    assert model.encode(["a query"]).shape == (1, 32)
+    # the same command again is a no-op (identical run already written)
+    again = cli(run_args("gpl", world, sets, tmp_path / "runs"), tmp_path / "cache")
+    assert again.returncode == 0 and "up to date" in again.stderr
+
+
+def test_killed_gpl_run_resumes_and_reproduces_the_loss_sequence(world, tmp_path):
+    sets = base_sets(world, steps=24, checkpoint_every=5)
+    ref = cli(run_args("gpl", world, sets, tmp_path / "ref-runs"), tmp_path / "ref-cache")
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    ref_work = work_dir_of(tmp_path / "ref-runs" / "beir" / "scifact" / "gpl.manifest.json")
+    ref_log = read_log(ref_work)
+
+    killed = cli(run_args("gpl", world, sets, tmp_path / "runs"), tmp_path / "cache", {"HARNESS_GPL_KILL_AT": "step:17"})
+    assert killed.returncode == -9  # SIGKILL
+    work = tmp_path / "cache" / ref_work.relative_to(tmp_path / "ref-cache")  # same key, same place
+    assert len(read_log(work)) == 17 and not (work / "model").exists()
+    assert sorted(p.name for p in (work / "checkpoints").iterdir()) == ["step-10", "step-15"]
+    resumed = cli(run_args("gpl", world, sets, tmp_path / "runs"), tmp_path / "cache")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming" in resumed.stderr and "step 15" in resumed.stderr
+    log = read_log(work)
+    assert [x["step"] for x in log] == list(range(1, 25))
+    assert np.allclose([x["loss"] for x in log], [x["loss"] for x in ref_log], rtol=1e-5, atol=1e-7)
+    assert [x["lr"] for x in log] == [x["lr"] for x in ref_log]
+    a = (tmp_path / "runs" / "beir" / "scifact" / "gpl.trec").read_text().splitlines()
+    b = (tmp_path / "ref-runs" / "beir" / "scifact" / "gpl.trec").read_text().splitlines()
+    assert [l.split()[:4] for l in a] == [l.split()[:4] for l in b]  # same ranking
