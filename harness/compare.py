@@ -60,6 +60,7 @@ class Comparison:
     suite: str
     settings: TestSettings
     rows: list[DatasetComparison] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # datasets with run files for only one of the systems
 
     @property
     def n_better(self) -> int:
@@ -81,6 +82,7 @@ class Comparison:
             "summary": {"better": self.n_better, "significant": self.n_significant, "datasets": len(self.rows),
                         "line": self.summary()},
             "datasets": [r.to_dict(per_query) for r in self.rows],
+            "skipped": self.skipped,
         }
 
     def write_json(self, path: str | Path, per_query: bool = True) -> None:
@@ -108,12 +110,20 @@ def compare_runs(a: str, b: str, suite: str = "beir", datasets: Sequence[str] | 
     settings = settings or TestSettings()
     if a == b:
         raise HarnessError(f"compare needs two different systems, got '{a}' twice")
-    infos = ([resolve_dataset(suite, n) for n in datasets] if datasets
-             else [d for d in datasets_with_runs(suite, [a, b], runs_dir)])
-    if not infos:
-        raise HarnessError(f"no run files for '{a}' or '{b}' under {Path(runs_dir) / suite} (expected "
-                           f"<dataset>/{a}.trec and <dataset>/{b}.trec)")
     comp = Comparison(a=a, b=b, suite=suite, settings=settings)
+    if datasets:
+        infos = [resolve_dataset(suite, n) for n in datasets]
+    else:  # every dataset with run files of both systems; those with only one are reported, not compared
+        infos = []
+        for d in datasets_with_runs(suite, [a, b], runs_dir):
+            has = [name for name in (a, b) if run_files_for(d, runs_dir, name)[0]]
+            if len(has) == 2:
+                infos.append(d)
+            else:
+                comp.skipped.append(f"{d.name}: run files only for '{has[0]}'")
+    if not infos:
+        raise HarnessError(f"no dataset has run files for both '{a}' and '{b}' under {Path(runs_dir) / suite} "
+                           f"(expected <dataset>/{a}.trec and <dataset>/{b}.trec)")
     for info in infos:
         m = Metric.parse(metric) if metric else Metric.parse(info.metric)
         metrics = tuple(dict.fromkeys((m,) + metrics_for(info)))
@@ -173,4 +183,6 @@ def render_comparison(comp: Comparison, console=None) -> None:
                               f"missing from the run of '{name}' (scored 0)", highlight=False)
         if r.test.note:
             console.print(f"[yellow]note:[/yellow] {r.info.display}: {r.test.note}", highlight=False)
+    for text in comp.skipped:
+        console.print(f"[yellow]skipped:[/yellow] {text}", highlight=False)
     console.print(comp.summary(), highlight=False)

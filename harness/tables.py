@@ -12,7 +12,6 @@ so the numbers in the table add up; ``*`` marks a significant one-sided test of 
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,7 +264,7 @@ def table_from_runs(suite: str, systems: Sequence[str], runs_dir: str | Path = "
     settings' correction applied across the datasets of the table (per target column).
     """
     from .compare import datasets_with_runs
-    from .evaluate import Metric, evaluate_dataset, metrics_for
+    from .evaluate import Metric, evaluate_dataset, metrics_for, run_files_for
     from .registry import resolve_dataset
     from .stats import paired_test
 
@@ -303,14 +302,17 @@ def table_from_runs(suite: str, systems: Sequence[str], runs_dir: str | Path = "
             mets = tuple(dict.fromkeys((m,) + metrics_for(info)))
             scores, cells = {}, {}
             for name in systems:
-                try:
-                    scores[name] = evaluate_dataset(info, name, runs_dir, data_dir, mets, use_cache)
-                    cells[name] = Cell(100 * scores[name].mean(m))
-                except HarnessError as e:
-                    if "missing" not in str(e) and "not found" not in str(e):
-                        raise
+                present, missing_parts = run_files_for(info, runs_dir, name)
+                if missing_parts:  # a dash, and a note saying which files are missing
                     cells[name] = Cell(None)
-                    table.notes.append(str(e))
+                    if present:
+                        table.notes.append(f"{info.display}: {len(missing_parts)} of {len(info.part_names)} parts "
+                                           f"missing for '{name}' (e.g. {missing_parts[0]}); not averaged over fewer")
+                    else:
+                        table.notes.append(f"{info.display}: no run file for '{name}'")
+                    continue
+                scores[name] = evaluate_dataset(info, name, runs_dir, data_dir, mets, use_cache)
+                cells[name] = Cell(100 * scores[name].mean(m))
             if reference in scores:
                 ref = scores[reference]
                 for t in targets:
@@ -340,7 +342,7 @@ def add_run_columns(table: Table, suite: str, systems: Sequence[str], runs_dir: 
                     displays: dict[str, str] | None = None, use_cache: bool = True) -> Table:
     """Put a user's own runs beside a (published) table: one column per system, same rows, no tests (published
     columns have no per-query scores). Rows without a run file show a dash."""
-    from .evaluate import Metric, evaluate_dataset, metrics_for
+    from .evaluate import Metric, evaluate_dataset, metrics_for, run_files_for
     from .registry import resolve_dataset
 
     displays = displays or {}
@@ -355,13 +357,11 @@ def add_run_columns(table: Table, suite: str, systems: Sequence[str], runs_dir: 
             info = resolve_dataset(suite, row.key)
             m = Metric.parse(info.metric)
             for name in systems:
-                try:
-                    sc = evaluate_dataset(info, name, runs_dir, data_dir, tuple(dict.fromkeys((m,) + metrics_for(info))), use_cache)
-                    row.cells[name] = Cell(100 * sc.mean(m))
-                except HarnessError as e:
-                    if "missing" not in str(e) and "not found" not in str(e):
-                        raise
+                if run_files_for(info, runs_dir, name)[1]:
                     row.cells[name] = Cell(None)
+                    continue
+                sc = evaluate_dataset(info, name, runs_dir, data_dir, tuple(dict.fromkeys((m,) + metrics_for(info))), use_cache)
+                row.cells[name] = Cell(100 * sc.mean(m))
     # averages of the new columns, over the same dataset rows as the existing averages
     by_key = {r.key: r for sec in table.sections for r in sec.rows if r.kind == "dataset"}
     for row in table.all_rows():

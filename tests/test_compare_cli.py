@@ -117,3 +117,17 @@ def test_table_and_evaluate_commands_on_real_runs(scifact_runs, shared_data, tmp
 
     res = runner.invoke(app, ["table", "--published", "rgpl2025"])
     assert res.exit_code != 0 and "transcribe" in str(res.exception)
+
+
+def test_compare_skips_datasets_with_one_system_only(scifact_runs, shared_data, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(scifact_runs, runs)
+    only_one = runs / "beir" / "nfcorpus"
+    only_one.mkdir(parents=True)
+    shutil.copy(runs / "beir" / "scifact" / "bm25.trec", only_one / "bm25.trec")
+    res = CliRunner().invoke(app, ["compare", "bm25-nostem", "bm25", "--runs", str(runs), "--data-dir", str(shared_data),
+                                   "--n-boot", "100"])
+    assert res.exit_code == 0, res.output
+    assert "skipped: nfcorpus: run files only for 'bm25'" in res.output and "on 1/1 datasets" in res.output
+    res = CliRunner().invoke(app, ["compare", "bm25-nostem", "other", "--runs", str(runs), "--data-dir", str(shared_data)])
+    assert res.exit_code != 0 and "no dataset has run files for both" in str(res.exception)
