@@ -115,13 +115,13 @@ def model_fingerprint(model) -> str:
     return h.hexdigest()
 
 
-def model_revision(model) -> str:
+def model_revision(model, fingerprint: str | None = None) -> str:
     """``<name or path>@<revision>``: the hub snapshot commit when the path has one, else the weight fingerprint."""
     source = getattr(model, "_harness_source", None) or getattr(model.model_card_data, "model_id", None) or "unknown"
     m = re.search(r"snapshots/([0-9a-f]{40})", str(source))
     if m is None:
         card = getattr(model.model_card_data, "base_model_revision", None)
-        rev = card if card else "sha:" + model_fingerprint(model)[:16]
+        rev = card if card else "sha:" + (fingerprint or model_fingerprint(model))[:16]
     else:
         rev = m.group(1)
     return f"{source}@{rev}"
@@ -203,29 +203,34 @@ def embedding_cache_dir(cache_dir: Path, model_fp: str, corpus_fp: str, normaliz
 
 def encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: bool = False,
                   cache_dir: Path | None = None, corpus_fingerprint: str | None = None,
-                  chunk: int = ENCODE_CHUNK) -> np.ndarray:
+                  chunk: int = ENCODE_CHUNK, model_fp: str | None = None, stats: dict | None = None) -> np.ndarray:
     """Embeddings of ``corpus.passage(i)`` for every document, float32 ``[n, dim]`` in corpus order.
 
     With ``cache_dir`` the embeddings live in ``<cache_dir>/dense-embeddings/<key>/embeddings.f32`` (a memmap,
     returned read-only) and are reused when the same weights meet the same corpus again; an interrupted encoding
-    resumes from its last finished chunk. Without ``cache_dir`` they are encoded into memory.
+    resumes from its last finished chunk. Without ``cache_dir`` they are encoded into memory. ``model_fp`` saves
+    recomputing :func:`model_fingerprint`; ``stats`` (if given) receives ``cache`` ("hit", "miss", "resumed",
+    "off") and ``cache_path``.
     """
+    stats = {} if stats is None else stats
     if batch_size <= 0:
         raise HarnessError(f"batch_size must be positive, got {batch_size}")
     n = len(corpus)
     texts = lambda s, e: [corpus.passage(i) for i in range(s, e)]  # noqa: E731
     if cache_dir is None:
+        stats["cache"] = "off"
         return _encode_into(model, texts, n, lambda d: np.empty((n, d), np.float32), batch_size, normalize,
                             desc="Encoding corpus", chunk=chunk)
 
     corpus_fp = corpus_fingerprint or corpus_content_fingerprint(corpus)
-    model_fp = model_fingerprint(model)
+    model_fp = model_fp or model_fingerprint(model)
     folder = embedding_cache_dir(Path(cache_dir), model_fp, corpus_fp, normalize, model.max_seq_length, n)
     data_path, meta_path, progress_path = folder / "embeddings.f32", folder / "meta.json", folder / "progress.json"
     if meta_path.is_file():
         meta = read_json(meta_path)
         if meta.get("complete") and meta.get("n") == n and data_path.is_file():
             log.info("dense embeddings: cache hit %s", folder)
+            stats.update(cache="hit", cache_path=str(data_path))
             return np.memmap(data_path, dtype=np.float32, mode="r", shape=(n, meta["dim"]))
     folder.mkdir(parents=True, exist_ok=True)
     start_row, dim = 0, None
@@ -248,6 +253,7 @@ def encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: bool
         mm.flush()
         write_json(progress_path, {"rows_done": rows_done, "dim": mm.shape[1]})
 
+    stats.update(cache="resumed" if start_row else "miss", cache_path=str(data_path))
     if start_row < n:
         out = _encode_into(model, texts, n, factory, batch_size, normalize, desc="Encoding corpus",
                            start_row=start_row, chunk=chunk, on_chunk=checkpoint)
@@ -363,26 +369,41 @@ def search(query_emb: np.ndarray, doc_emb: np.ndarray, top_k: int, chunk_size: i
 def dense_retrieve(model, corpus: "Corpus", queries: dict[str, str], top_k: int, score_function: str = "dot",
                    batch_size: int = 64, cache_dir: Path | None = None, corpus_fingerprint: str | None = None,
                    exclude: dict[str, set[str]] | None = None, chunk_size: int = 1_000_000,
-                   ) -> dict[str, dict[str, float]]:
+                   timings: dict | None = None) -> dict[str, dict[str, float]]:
     """qid -> {docid: score} with ``top_k`` documents per query (fewer only if the corpus is smaller).
 
     ``score_function``: "dot" (raw embeddings) or "cos" (normalised embeddings). ``exclude`` drops the given
     document ids for each query (e.g. its positives when mining negatives) and still returns ``top_k`` others.
+    ``timings`` (if given) receives seconds per step (``*_s``), the cache outcome, the embedding dimension and the
+    model fingerprint (when the cache is used).
     """
+    import time
+
+    timings = {} if timings is None else timings
     if score_function not in ("dot", "cos"):
         raise HarnessError(f"score_function must be 'dot' or 'cos', got '{score_function}'")
     normalize = score_function == "cos"
     qids = list(queries)
     if not qids:
         return {}
+    t0 = time.time()
+    model_fp = model_fingerprint(model) if cache_dir is not None else None
+    t1 = time.time()
     doc_emb = encode_corpus(model, corpus, batch_size=batch_size, normalize=normalize, cache_dir=cache_dir,
-                            corpus_fingerprint=corpus_fingerprint)
+                            corpus_fingerprint=corpus_fingerprint, model_fp=model_fp, stats=timings)
+    t2 = time.time()
     q_emb = encode_texts(model, [queries[q] for q in qids], batch_size=batch_size, normalize=normalize)
+    t3 = time.time()
     index = corpus.index if exclude else None
     extra = 0
     if exclude:
         extra = max((sum(1 for d in exclude.get(q, ()) if d in index) for q in qids), default=0)
     scores, idx = search(q_emb, doc_emb, top_k + extra, chunk_size=chunk_size)
+    timings.update(fingerprint_s=t1 - t0, encode_corpus_s=t2 - t1, encode_queries_s=t3 - t2,
+                   search_s=time.time() - t3, embedding_dim=int(doc_emb.shape[1]), n_docs=len(corpus),
+                   n_queries=len(qids))
+    if model_fp:
+        timings["model_fingerprint"] = model_fp
     ids = corpus.ids
     run: dict[str, dict[str, float]] = {}
     for r, qid in enumerate(qids):
