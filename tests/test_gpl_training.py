@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,64 +47,74 @@ def test_training_loss_falls_on_a_learnable_toy(world, tmp_path):
     assert losses[-20:].mean() < 0.5 * losses[:20].mean(), losses
 
 
-def test_gpl_end_to_end_with_tiny_t5_and_cross_encoder(world, tmp_path):
+E2E_STEPS = 24
+
+
+@pytest.fixture(scope="module")
+def reference(world, tmp_path_factory):
+    """The whole pipeline through the CLI: tiny T5 generator, tiny BERT miner + BM25, tiny cross-encoder."""
+    base = tmp_path_factory.mktemp("gpl-ref")
+    sets = base_sets(world, generator=world["t5"], qgen_max_length=12, qgen_max_input_length=64, queries_per_passage=3,
+                     steps=E2E_STEPS, checkpoint_every=5)
+    r = cli(run_args("gpl", world, sets, base / "runs"), base / "cache")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return {"base": base, "sets": sets, "output": r.stdout + r.stderr,
+            "trec": base / "runs" / "beir" / "scifact" / "gpl.trec"}
+
+
+def test_gpl_end_to_end_with_tiny_t5_and_cross_encoder(world, reference):
     from harness.dense import load_encoder
     from harness.runs import read_run
 
-    sets = base_sets(world, generator=world["t5"], qgen_max_length=12, qgen_max_input_length=64, queries_per_passage=3)
-    r = cli(run_args("gpl", world, sets, tmp_path / "runs"), tmp_path / "cache")
-    assert r.returncode == 0, r.stderr[-3000:]
-    trec = tmp_path / "runs" / "beir" / "scifact" / "gpl.trec"
+    trec = reference["trec"]
     run = read_run(trec)
     assert len(run) == 20 and all(len(d) == 100 for d in run.values())
     manifest = json.loads(trec.with_name("gpl.manifest.json").read_text())
     work = work_dir_of(trec.with_name("gpl.manifest.json"))
-    assert str(work) in r.stderr + r.stdout  # the work folder is printed
+    assert str(work) in reference["output"]  # the work folder is printed
     sources = json.loads((work / "sources.json").read_text())
     assert {"dataset", "corpus_fingerprint", "qgen_dir", "mining_dir", "student", "teacher", "miners", "settings"} <= set(sources)
-    qgen = sources["qgen_dir"]
-    from pathlib import Path
-
-    assert (Path(qgen) / "qgen-queries.jsonl").is_file() and (Path(qgen) / "qgen-qrels" / "train.tsv").is_file()
+    qgen = Path(sources["qgen_dir"])
+    assert (qgen / "qgen-queries.jsonl").is_file() and (qgen / "qgen-qrels" / "train.tsv").is_file()
     assert manifest["extra"]["queries_per_passage"] == 3
+    assert manifest["models"]["generator"] == world["t5"] and "cross-encoder" in manifest["models"]["teacher"]
     log = read_log(work)
-    assert [x["step"] for x in log] == list(range(1, 31))
+    assert [x["step"] for x in log] == list(range(1, E2E_STEPS + 1))
     assert all(set(x) == {"step", "loss", "margin_mean", "lr", "round"} and x["round"] == 0 for x in log)
     for name in ("hard-negatives.jsonl", "manifest.json", "negative-scores.jsonl", "gpl-training-data.tsv"):
         assert (work / "rounds" / "0" / name).is_file()
     r0 = json.loads((work / "rounds" / "0" / "manifest.json").read_text())
     assert {"step", "checkpoint_fingerprint", "seconds", "n_queries", "n_negatives", "miner", "teacher_scores",
             "overlap_with_previous", "mode"} <= set(r0)
-    assert len((work / "rounds" / "0" / "gpl-training-data.tsv").read_text().splitlines()) == 30 * 8
-    assert (work / "checkpoints" / "step-30" / "gpl_state.json").is_file()
+    assert len((work / "rounds" / "0" / "gpl-training-data.tsv").read_text().splitlines()) == E2E_STEPS * 8
+    assert (work / "checkpoints" / f"step-{E2E_STEPS}" / "gpl_state.json").is_file()
     timing = json.loads((work / "timing.json").read_text())
     assert timing["train_seconds"] > 0 and timing["remine_rounds"] == []
     model = load_encoder(str(work / "model"), device="cpu")
     assert model.encode(["a query"]).shape == (1, 32)
     # the same command again is a no-op (identical run already written)
-    again = cli(run_args("gpl", world, sets, tmp_path / "runs"), tmp_path / "cache")
+    again = cli(run_args("gpl", world, reference["sets"], reference["base"] / "runs"), reference["base"] / "cache")
     assert again.returncode == 0 and "up to date" in again.stderr
 
 
-def test_killed_gpl_run_resumes_and_reproduces_the_loss_sequence(world, tmp_path):
-    sets = base_sets(world, steps=24, checkpoint_every=5)
-    ref = cli(run_args("gpl", world, sets, tmp_path / "ref-runs"), tmp_path / "ref-cache")
-    assert ref.returncode == 0, ref.stderr[-3000:]
-    ref_work = work_dir_of(tmp_path / "ref-runs" / "beir" / "scifact" / "gpl.manifest.json")
-    ref_log = read_log(ref_work)
-
-    killed = cli(run_args("gpl", world, sets, tmp_path / "runs"), tmp_path / "cache", {"HARNESS_GPL_KILL_AT": "step:17"})
+def test_killed_gpl_run_resumes_and_reproduces_the_loss_sequence(world, reference, tmp_path):
+    ref_cache = reference["base"] / "cache"
+    ref_work = work_dir_of(reference["trec"].with_name("gpl.manifest.json"))
+    cache = tmp_path / "cache"
+    shutil.copytree(ref_cache, cache, ignore=lambda d, names: ["train"] if Path(d).name == "gpl" else [])
+    args = run_args("gpl", world, reference["sets"], tmp_path / "runs")
+    killed = cli(args, cache, {"HARNESS_GPL_KILL_AT": "step:17"})
     assert killed.returncode == -9  # SIGKILL
-    work = tmp_path / "cache" / ref_work.relative_to(tmp_path / "ref-cache")  # same key, same place
+    work = cache / ref_work.relative_to(ref_cache)  # same key, same place
     assert len(read_log(work)) == 17 and not (work / "model").exists()
     assert sorted(p.name for p in (work / "checkpoints").iterdir()) == ["step-10", "step-15"]
-    resumed = cli(run_args("gpl", world, sets, tmp_path / "runs"), tmp_path / "cache")
+    resumed = cli(args, cache)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming" in resumed.stderr and "step 15" in resumed.stderr
-    log = read_log(work)
-    assert [x["step"] for x in log] == list(range(1, 25))
+    assert "resuming" in resumed.stderr and "from step 15" in resumed.stderr
+    log, ref_log = read_log(work), read_log(ref_work)
+    assert [x["step"] for x in log] == list(range(1, E2E_STEPS + 1))
     assert np.allclose([x["loss"] for x in log], [x["loss"] for x in ref_log], rtol=1e-5, atol=1e-7)
     assert [x["lr"] for x in log] == [x["lr"] for x in ref_log]
     a = (tmp_path / "runs" / "beir" / "scifact" / "gpl.trec").read_text().splitlines()
-    b = (tmp_path / "ref-runs" / "beir" / "scifact" / "gpl.trec").read_text().splitlines()
+    b = reference["trec"].read_text().splitlines()
     assert [l.split()[:4] for l in a] == [l.split()[:4] for l in b]  # same ranking

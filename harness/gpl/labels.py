@@ -24,6 +24,7 @@ import numpy as np
 from ..datasets import Corpus
 from ..fileio import atomic_open, stable_hash, write_json
 from ..progress import progress_iter
+from .faults import fault_point
 from .qgen import doc_text, seed_for
 from .stages import Negatives, write_jsonl, write_negatives
 
@@ -211,6 +212,7 @@ def write_round(round_dir: Path, *, step: int, negatives: Negatives, previous: N
         else np.zeros((0, 3), dtype=np.int64)
     pos_s, neg_s = label_tuples(teacher, space, tuples, round_dir / "label-parts", settings.teacher_batch_size)
     write_training_data(round_dir, space, tuples, pos_s, neg_s, start, end, settings.batch_size)
+    fault_point("round", step)
     label_seconds = time.time() - t0
     t1 = time.time()
     sample = score_sample_qids(space.qids, settings.score_sample_queries, seed)
