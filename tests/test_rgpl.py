@@ -167,3 +167,27 @@ def test_kill_in_round_two_resumes_in_round_two(world, reference, tmp_path):
     for step in (10, 20):
         a = (work / "rounds" / str(step) / "gpl-training-data.tsv").read_text()
         assert a == (ref_work / "rounds" / str(step) / "gpl-training-data.tsv").read_text()
+
+
+def test_rgpl_on_lotte_trains_once_per_domain(world, tmp_path):
+    """``harness run --system rgpl --suite lotte``: search and forum share a collection, hence one training."""
+    from fixtures import write_lotte
+    from harness.runner import RunRequest, run
+    from harness.runs import read_manifest, read_run
+
+    write_lotte(tmp_path / "data", query_set="search")
+    write_lotte(tmp_path / "data", query_set="forum")
+    sets = base_sets(world, queries_per_passage=3, batch_size=4, steps=6, checkpoint_every=3, remine_every=3,
+                     negatives_per_query=5, remine_top_k=5)
+    paths = run(RunRequest(system="rgpl", suite="lotte", datasets=["lifestyle.search", "lifestyle.forum"],
+                           data_dir=str(tmp_path / "data"), out=str(tmp_path / "runs"), sets=sets, top_k=10,
+                           allow_download=False))
+    assert [p.name for p in paths] == ["rgpl.trec", "rgpl.trec"]
+    works = {read_manifest(p)["extra"]["work_dir"] for p in paths}
+    assert len(works) == 1  # the forum run reused the search run's training
+    work = Path(works.pop())
+    assert sorted(int(p.name) for p in (work / "rounds").iterdir()) == [0, 3]
+    negs = read_negatives(work / "rounds" / "3" / "hard-negatives.jsonl")
+    for v in negs.values():  # top 5 of the 12 passages, minus the positive when it is among them
+        assert len(v["neg"]["student"]) in (4, 5) and not set(v["neg"]["student"]) & set(v["pos"])
+    assert all(len(docs) == 10 for docs in read_run(paths[0]).values())
