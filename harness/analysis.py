@@ -215,7 +215,7 @@ def _stats_from_scores(scores: np.ndarray) -> tuple[float, float, int]:
     n = int(scores.size)
     if n == 0:
         return math.nan, math.nan, 0
-    return float(scores.mean()), float(scores.std(ddof=1)) if n > 1 else 0.0, n
+    return float(scores.mean()), float(scores.std()), n  # population std, as the round manifests record it
 
 
 def round_stats(work_dir: str | os.PathLike, source: str = "manifest") -> list[RoundStat]:
@@ -237,13 +237,15 @@ def round_stats(work_dir: str | os.PathLike, source: str = "manifest") -> list[R
             except json.JSONDecodeError as e:
                 raise HarnessError(f"{folder / 'manifest.json'}: malformed JSON ({e.msg} at line {e.lineno})") from None
         ts = man.get("teacher_scores") if source == "manifest" else None
-        if isinstance(ts, dict) and all(isinstance(ts.get(k), (int, float)) for k in ("mean", "std", "n")):
+        if isinstance(ts, dict) and all(isinstance(ts.get(k), (int, float)) for k in ("mean", "std", "n")) and ts["n"] > 0:
             mean, std, n = float(ts["mean"]), float(ts["std"]), int(ts["n"])
         elif (folder / "negative-scores.jsonl").is_file():
             all_scores = np.concatenate(list(negative_scores_by_source(work_dir, step).by_source.values()) or [np.zeros(0)])
             mean, std, n = _stats_from_scores(all_scores)
         else:
             continue  # a round without scores (e.g. still being written) is left out
+        if n == 0:
+            continue
         overlap = man.get("overlap_with_previous")
         out.append(RoundStat(step=step, mean=mean, std=std, n=n, miner=str(man.get("miner", "")),
                              overlap_with_previous=float(overlap) if isinstance(overlap, (int, float)) else None))
@@ -347,6 +349,24 @@ def load_generated_queries(work_dir: str | os.PathLike) -> dict[str, str]:
     raise HarnessError(f"no generated queries: looked for {' and '.join(str(c) for c in candidates)}")
 
 
+def load_training_corpus(work_dir: str | os.PathLike):
+    """``(Corpus, sha256)`` of the passages the training generated queries for and mined from
+    (``<qgen_dir>/corpus.jsonl``, GPL's generated-data layout), or None when the work folder does not record it."""
+    from .datasets import read_beir_corpus
+
+    if not (Path(work_dir) / "sources.json").is_file():
+        return None
+    qdir = resolve_path(work_dir, load_sources(work_dir).get("qgen_dir"))
+    if qdir is None or not (qdir / "corpus.jsonl").is_file():
+        return None
+    return read_beir_corpus(qdir / "corpus.jsonl")
+
+
+def passage_text(corpus, i: int) -> str:
+    """Title and body, each stripped, joined by a space: the text GPL's teacher and miners see."""
+    return " ".join(x.strip() for x in (corpus.titles[i], corpus.texts[i]) if x and x.strip())
+
+
 def jaccard(a: Sequence[str], b: Sequence[str]) -> float:
     sa, sb = set(a), set(b)
     return len(sa & sb) / len(sa | sb) if sa or sb else 1.0
@@ -407,7 +427,7 @@ def teacher_scores_topk(encoder, teacher: Scorer, corpus, queries: dict[str, str
         ranked = sorted(run.get(qid, {}).items(), key=lambda kv: (-kv[1], kv[0]))[:k]
         for rank, (pid, _) in enumerate(ranked):
             q_texts.append(queries[qid])
-            p_texts.append(corpus.passage(corpus.index[pid]))
+            p_texts.append(passage_text(corpus, corpus.index[pid]))
             cells.append((row, rank))
     scores = np.full((len(qids), k), np.nan)
     if cells:

@@ -65,6 +65,7 @@ class FigureReport:
     written: dict[int, list[Path]] = field(default_factory=dict)
     skipped: dict[int, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    info: dict[int, str] = field(default_factory=dict)  # what a written figure shows, in one line
 
 
 def resolve_work_dir(value: str | os.PathLike) -> Path:
@@ -121,11 +122,24 @@ class _MemoTeacher:
         return np.array([self._memo[pair] for pair in zip(queries, passages)], dtype=np.float64)
 
 
-def _load_model(path_or_name: str, what: str, device: str | None):
+def _resolve_model_name(work_dir: Path, name: str) -> str:
+    """A model named in ``sources.json``: ``local:<name>`` (resolved like the training does), a path relative to
+    the work folder or the cwd, or a hub name."""
+    if name.startswith("local:"):
+        try:
+            from .gpl.models import resolve_model
+        except ImportError as e:
+            raise HarnessError(f"cannot resolve model '{name}' ({e})") from None
+        return resolve_model(name)
+    local = A.resolve_path(work_dir, name)
+    return str(local) if local is not None and local.exists() else name
+
+
+def _load_model(path_or_name: str, what: str, device: str | None, max_seq_length: int | None = None):
     from .dense import load_encoder
 
     try:
-        return load_encoder(str(path_or_name), device=device)
+        return load_encoder(str(path_or_name), device=device, max_seq_length=max_seq_length)
     except HarnessError:
         raise
     except Exception as e:  # model loading fails in many library-specific ways
@@ -203,11 +217,18 @@ class ModelContext:
             raise HarnessError(f"cannot load the {kind} teacher '{name}' ({type(e).__name__}: {str(e)[:160]})") from None
 
     def _load_teacher(self, kind: str, name: str):
+        """The teacher as the training loaded it (its max_seq_length and, for a bi-encoder, score function)."""
         try:
             from .gpl.teacher import load_teacher
         except ImportError as e:
             raise HarnessError(f"the teacher loader is unavailable ({e})") from None
-        return load_teacher(kind, name, device=self.req.device) if self.req.device else load_teacher(kind, name)
+        settings = self.sources.get("settings") or {}
+        kw: dict = {"device": self.req.device} if self.req.device else {}
+        if settings.get("teacher_max_seq_length"):
+            kw["max_seq_length"] = int(settings["teacher_max_seq_length"])
+        if kind == "bi-encoder" and settings.get("teacher_score_function"):
+            kw["score_function"] = settings["teacher_score_function"]
+        return load_teacher(kind, name, **kw)
 
     def encoder(self, which: str):
         """``base`` (the student before training), ``gpl`` or ``rgpl`` (the adapted models)."""
@@ -216,9 +237,9 @@ class ModelContext:
                 student = self.sources.get("student")
                 if not student:
                     raise HarnessError(f"{self.ref_dir / 'sources.json'} names no student model")
-                local = A.resolve_path(self.ref_dir, str(student))
-                path = str(local) if local is not None and local.exists() else str(student)  # else a hub name
-                self._encoders[which] = _load_model(path, "base model", self.req.device)
+                path = _resolve_model_name(self.ref_dir, str(student))
+                msl = (self.sources.get("settings") or {}).get("max_seq_length")
+                self._encoders[which] = _load_model(path, "base model", self.req.device, int(msl) if msl else None)
             else:
                 work = {"gpl": self.req.gpl, "rgpl": self.req.rgpl}[which]
                 if work is None:
@@ -234,31 +255,46 @@ class ModelContext:
         return [(k, lab) for k, lab, w in (("gpl", "GPL", self.req.gpl), ("rgpl", "R-GPL", self.req.rgpl))
                 if w is not None]
 
+    @cached_property
+    def training_corpus(self):
+        """``(Corpus, fingerprint)`` the training mined from (its generated-data corpus), else the dataset's."""
+        found = A.load_training_corpus(self.ref_dir)
+        if found is not None:
+            return found
+        return self.dataset.corpus, self.dataset.corpus_fingerprint
+
+    def corpus(self, kind: str = "training"):
+        """``(Corpus, fingerprint)``: "training" (where the generated queries' passages and negatives live) or
+        "dataset" (the whole test collection)."""
+        return self.training_corpus if kind == "training" else (self.dataset.corpus, self.dataset.corpus_fingerprint)
+
     def topk(self, which: str, label: str, queries: dict[str, str], k: int,
-             exclude: dict[str, set[str]] | None = None) -> A.TopKScores:
+             exclude: dict[str, set[str]] | None = None, corpus_kind: str = "training") -> A.TopKScores:
         from .datasets import cache_root
 
-        ds = self.dataset
-        return A.teacher_scores_topk(self.encoder(which), self.teacher, ds.corpus, queries, k=k, label=label,
+        corpus, fp = self.corpus(corpus_kind)
+        return A.teacher_scores_topk(self.encoder(which), self.teacher, corpus, queries, k=k, label=label,
                                      score_function=self.score_function, exclude=exclude,
-                                     batch_size=self.req.batch_size, cache_dir=cache_root(),
-                                     corpus_fingerprint=ds.corpus_fingerprint)
+                                     batch_size=self.req.batch_size, cache_dir=cache_root(), corpus_fingerprint=fp)
 
 
 # ---------------------------------------------------------------------------------------------- figures
 def _figure1(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: Path) -> list[Path]:
     from .figures import fig1_teacher_scores_top100
 
-    if req.queries == "generated":
-        pool = A.load_generated_queries(ctx.ref_dir)
-    else:
-        pool = ctx.dataset.queries
+    if req.queries == "generated":  # the training queries, over the passages the training mined from
+        pool, kind = A.load_generated_queries(ctx.ref_dir), "training"
+    else:  # the dataset's test queries, over its whole corpus
+        pool, kind = ctx.dataset.queries, "dataset"
     qids = A.sample_ids(list(pool), req.sample, req.seed)
     queries = {q: pool[q] for q in qids}
-    data = [ctx.topk("base", "Base, before adaptation", queries, req.k)]
+    data = [ctx.topk("base", "Base, before adaptation", queries, req.k, corpus_kind=kind)]
     for key, lab in ctx.adapted():
-        data.append(ctx.topk(key, f"{lab}, adapted", queries, req.k))
-    return fig1_teacher_scores_top100(data, stem, k=min(req.k, len(ctx.dataset.corpus)))
+        data.append(ctx.topk(key, f"{lab}, adapted", queries, req.k, corpus_kind=kind))
+    what = "generated" if kind == "training" else "test"
+    report.info[1] = (f"{len(queries)} {what} queries x top {req.k}; mean teacher score "
+                      + ", ".join(f"{d.label.split(',')[0]} {d.flat().mean():.3f}" for d in data))
+    return fig1_teacher_scores_top100(data, stem, k=min(req.k, len(ctx.corpus(kind)[0])), queries=what)
 
 
 def _figure2(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: Path) -> list[Path]:
@@ -266,9 +302,7 @@ def _figure2(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: 
 
     ref = ctx.ref_dir
     r0 = A.negative_scores_by_source(ref, 0)
-    groups: list[tuple[str, np.ndarray]] = [(src, v) for src, v in sorted(r0.by_source.items()) if src != "student"]
-    if not groups:
-        raise HarnessError(f"{ref / 'rounds/0/negative-scores.jsonl'}: no miner scores in round 0")
+    groups: list[tuple[str, np.ndarray]] = [(miner_label(src), v) for src, v in sorted(r0.by_source.items())]
     if req.rgpl is not None and A.remine_steps(req.rgpl):
         last = A.negative_scores_by_source(req.rgpl, "last")
         if "student" in last.by_source:
@@ -288,7 +322,20 @@ def _figure2(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: 
         if not any(lab.startswith("R-GPL remined") for lab, _ in groups):
             raise HarnessError(f"no adapted-model negatives to compare with: {e}") from None
         report.notes.append(f"figure 2: drawn without the final models' negatives ({e})")
+    report.info[2] = "mean teacher score of the negatives: " + ", ".join(
+        f"{lab.replace(chr(10), ' ')} {v.mean():.3f}" for lab, v in groups)
     return fig2_negatives_per_miner(groups, stem, subtitle=subtitle)
+
+
+def miner_label(source: str) -> str:
+    """A short axis label for a round-0 miner: "student" is the base model; a path shows its last part."""
+    if source == "student":
+        return "student\n(base model)"
+    name = source.rstrip("/\\").replace("\\", "/").split("/")[-1] if ("/" in source or "\\" in source) else source
+    if len(name) > 18 and "-" in name:  # two lines, broken at the hyphen nearest the middle
+        cut = min((i for i, c in enumerate(name) if c == "-"), key=lambda i: abs(i - len(name) / 2))
+        name = name[: cut + 1] + "\n" + name[cut + 1:]
+    return name
 
 
 def _figure3(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: Path) -> list[Path]:
@@ -336,13 +383,13 @@ def _figure5(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: 
     pool = A.load_generated_queries(req.rgpl)
     if qid not in pool:
         raise HarnessError(f"query '{qid}' is not among the generated queries")
-    corpus = ctx.dataset.corpus
+    corpus = ctx.corpus("training")[0]
 
     def texts(pids: list[str]) -> list[str]:
         bad = [p for p in pids if p not in corpus.index]
         if bad:
-            raise HarnessError(f"passage '{bad[0]}' of query '{qid}' is not in the corpus of '{ctx.dataset.key}'")
-        return [corpus.passage(corpus.index[p]) for p in pids]
+            raise HarnessError(f"passage '{bad[0]}' of query '{qid}' is not in the training corpus")
+        return [A.passage_text(corpus, corpus.index[p]) for p in pids]
 
     pos_t, before_t, after_t = texts(after.pos.get(qid) or before.pos[qid]), texts(before.negatives(qid)), texts(after.negatives(qid))
     ckpt = _checkpoint_model(req.rgpl, after_step)
@@ -364,6 +411,8 @@ def _figure5(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: 
     q = pool[qid] if len(pool[qid]) <= 70 else pool[qid][:67] + "..."
     proj.title = (f"Query {qid}: \u201c{q}\u201d\nbefore vs after the remine at step {after_step}; "
                   f"PCA of embeddings by {where}")
+    report.info[5] = (f"query {qid}, negatives of round {before_step} vs round {after_step} "
+                      f"({len(before_t)} vs {len(after_t)}), embedded by {where}")
     return fig5_projection(proj, stem)
 
 
@@ -374,7 +423,10 @@ def _figure6(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: 
     gpl = A.round_stats(req.gpl) if req.gpl else None
     if req.rgpl and not rgpl:
         raise HarnessError(f"{req.rgpl / 'rounds'}: no round has teacher scores")
-    return fig6_negative_relevance_per_round(rgpl, stem, gpl=gpl or None, error=req.error_bars)
+    report.info[6] = "rounds " + ", ".join(f"{r.step}: {r.mean:.3f} (n={r.n})" for r in rgpl or gpl or [])
+    last = max((int(A.load_train_log(w).steps[-1]) for w in (req.gpl, req.rgpl)
+                if w is not None and (w / "train-log.jsonl").is_file()), default=None)
+    return fig6_negative_relevance_per_round(rgpl, stem, gpl=gpl or None, error=req.error_bars, last_step=last)
 
 
 BUILDERS: dict[int, Callable[[FigureRequest, ModelContext, FigureReport, Path], list[Path]]] = {
@@ -430,6 +482,8 @@ def register(app: typer.Typer) -> None:
         report = make_figures(req)
         for num, paths in sorted(report.written.items()):
             typer.echo(f"figure {num}: " + ", ".join(str(p) for p in paths))
+            if num in report.info:
+                typer.echo(f"  {report.info[num]}")
         for note in report.notes:
             typer.echo(f"note: {note}", err=True)
         for num, why in sorted(report.skipped.items()):

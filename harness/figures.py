@@ -84,7 +84,8 @@ def _remine_lines(ax, steps: Sequence[int], label: str = "R-GPL remine") -> None
 
 
 # ----------------------------------------------------------------------------------------------- Fig 1
-def fig1_teacher_scores_top100(data: Sequence[TopKScores], stem: str | os.PathLike, k: int = 100) -> list[Path]:
+def fig1_teacher_scores_top100(data: Sequence[TopKScores], stem: str | os.PathLike, k: int = 100,
+                               queries: str = "") -> list[Path]:
     """Distribution (left) and mean by rank (right) of the teacher scores of each model's top-k."""
     data = [d for d in data if d.flat().size]
     if not data:
@@ -100,16 +101,21 @@ def fig1_teacher_scores_top100(data: Sequence[TopKScores], stem: str | os.PathLi
         ax_h.axvline(v.mean(), color=c, linestyle=":", linewidth=1.2)
         by_rank = d.mean_by_rank()
         ax_r.plot(np.arange(1, by_rank.size + 1), by_rank, color=c, linewidth=1.6, label=d.label)
+    from matplotlib.ticker import MaxNLocator
+
     n_q = max(len(d.qids) for d in data)
     ax_h.set_xlabel("teacher score")
     ax_h.set_ylabel("density")
-    ax_h.set_title(f"Teacher scores of the top-{k} passages ({n_q} queries)")
-    ax_h.legend(fontsize=8)
+    ax_h.set_title(f"Distribution over {n_q} {queries + ' ' if queries else ''}queries x top {k} (dotted: means)")
     ax_r.set_xlabel("rank")
     ax_r.set_ylabel("mean teacher score")
     ax_r.set_title("Mean teacher score by rank")
-    ax_r.legend(fontsize=8)
+    ax_r.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_r.grid(alpha=0.3)
+    handles, labels = ax_h.get_legend_handles_labels()
+    handles = [Line2D([], [], color=h.get_edgecolor(), linewidth=1.8) for h in handles]
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False,
+               bbox_to_anchor=(0.5, -0.06))
     fig.suptitle(f"Teacher scores of the top-{k} retrieved, before vs after adaptation", fontsize=11)
     return save_figure(fig, stem)
 
@@ -136,7 +142,8 @@ def fig2_negatives_per_miner(groups: Sequence[tuple[str, np.ndarray]], stem: str
     ax.set_title(FIGURES[2].title + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(handles=[Line2D([], [], marker="D", color="black", markerfacecolor="white", linestyle="", label="mean"),
-                       Line2D([], [], color="orange", label="median")], fontsize=8, loc="best")
+                       Line2D([], [], color="orange", label="median")], fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.0, 1.0), frameon=False)
     return save_figure(fig, stem)
 
 
@@ -157,9 +164,13 @@ def _curve_figure(curves: Sequence[Curve], stem, ylabel: str, title: str, span: 
         from matplotlib.ticker import FuncFormatter
 
         ax.set_yscale("log")
-        plain = FuncFormatter(lambda v, _: f"{v:g}")
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
+
+        def minor(v: float, _pos) -> str:  # label 2, 3 and 5 times a power of ten only
+            m = v / 10 ** np.floor(np.log10(v))
+            return f"{v:g}" if any(abs(m - x) < 1e-6 for x in (2, 3, 5)) else ""
+
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(minor))
     ax.set_xlabel("training step")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=11)
@@ -211,10 +222,12 @@ def fig5_projection(proj: Projection, stem: str | os.PathLike) -> list[Path]:
 
 # ----------------------------------------------------------------------------------------------- Fig 6
 def fig6_negative_relevance_per_round(rgpl: Sequence[RoundStat], stem: str | os.PathLike,
-                                      gpl: Sequence[RoundStat] | None = None, error: str = "std") -> list[Path]:
+                                      gpl: Sequence[RoundStat] | None = None, error: str = "std",
+                                      last_step: int | None = None) -> list[Path]:
     """Mean teacher score of each round's hard negatives with error bars (``error``: "std" or "stderr").
 
-    GPL never re-mines, so its round-0 negatives are drawn as a flat line across the training.
+    GPL never re-mines, so its round-0 negatives are drawn as a flat dashed line up to ``last_step`` (default: the
+    last R-GPL round).
     """
     if error not in ("std", "stderr"):
         raise HarnessError(f"figure 6: error bars must be 'std' or 'stderr', got '{error}'")
@@ -232,13 +245,14 @@ def fig6_negative_relevance_per_round(rgpl: Sequence[RoundStat], stem: str | os.
             ax.annotate(f"n={r.n}", (r.step, r.mean), xytext=(4, 6), textcoords="offset points", fontsize=7)
     if gpl:
         g0 = gpl[0]
-        x_end = max([r.step for r in rgpl] + [g0.step + 1])
-        ax.hlines(g0.mean, 0, x_end, color=COLORS["gpl"], linewidth=1.6, label=f"GPL (round 0 negatives, fixed)")
+        x_end = max([r.step for r in rgpl] + [g0.step + 1, last_step or 0])
         ge = g0.std if error == "std" else g0.stderr
-        ax.fill_between([0, x_end], g0.mean - ge, g0.mean + ge, color=COLORS["gpl"], alpha=0.12)
+        ax.hlines(g0.mean, 0, x_end, color=COLORS["gpl"], linewidth=1.8, linestyle="--", zorder=5,
+                  label=f"GPL: round-0 negatives throughout (band: ± {'std' if error == 'std' else 'std. error'})")
+        ax.fill_between([0, x_end], g0.mean - ge, g0.mean + ge, color=COLORS["gpl"], alpha=0.10, zorder=0)
     ax.set_xlabel("training step at which the negatives were mined (0 = initial miners)")
     ax.set_ylabel("mean teacher score of the hard negatives")
     ax.set_title(FIGURES[6].title, fontsize=11)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     return save_figure(fig, stem)
