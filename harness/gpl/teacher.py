@@ -77,19 +77,32 @@ class BiEncoderTeacher:
         self.name = name
         self.model = load_encoder(resolve_model(name), device=pick_device(device), max_seq_length=max_seq_length)
         self.normalize = score_function == "cos"
+        self._memo: dict[str, np.ndarray] = {}
+
+    MEMO_LIMIT = 500_000
 
     def score(self, queries: list[str], passages: list[str], batch_size: int = 64) -> np.ndarray:
-        from ..dense import encode_texts
-
         if len(queries) != len(passages):
             raise ValueError("queries and passages must have the same length")
         if not queries:
             return np.zeros(0, dtype=np.float32)
         uq, qi = _unique(queries)
         up, pi = _unique(passages)
-        qe = encode_texts(self.model, uq, batch_size=batch_size, normalize=self.normalize)
-        pe = encode_texts(self.model, up, batch_size=batch_size, normalize=self.normalize)
+        qe = self._embed(uq, batch_size)
+        pe = self._embed(up, batch_size)
         return np.einsum("ij,ij->i", qe[qi], pe[pi]).astype(np.float32)
+
+    def _embed(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """Embeddings of distinct texts; passages recur across calls (labels, sample), so they are memoised."""
+        from ..dense import encode_texts
+
+        todo = [t for t in texts if t not in self._memo]
+        if todo:
+            if len(self._memo) + len(todo) > self.MEMO_LIMIT:
+                self._memo.clear()
+            for t, e in zip(todo, encode_texts(self.model, todo, batch_size=batch_size, normalize=self.normalize)):
+                self._memo[t] = e
+        return np.stack([self._memo[t] for t in texts])
 
 
 def load_teacher(kind: str, name_or_path: str, **kw) -> Teacher:
