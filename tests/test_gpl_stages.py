@@ -210,3 +210,19 @@ def test_changed_setting_recomputes_only_downstream_stages(world, tmp_path):
     mine_dirs = sorted(p.name for p in (cache / "gpl" / "mine").iterdir())
     assert len(mine_dirs) == 2  # the BM25 miner's result was reused, not mined again
     assert read_negatives(fourth.work_dir / "rounds" / "0" / "hard-negatives.jsonl")
+
+
+def test_bad_settings_are_one_line_errors_naming_the_setting():
+    from harness.errors import SettingsError
+    from harness.systems import build_settings, get_system_class
+
+    rgpl = get_system_class("rgpl").Settings
+    for sets, name in (({"remine_mode": "bogus"}, "remine_mode"), ({"teacher_kind": "llm"}, "teacher_kind"),
+                       ({"miners": "bm25", "miner_score_functions": "cos,dot"}, "miner_score_functions"),
+                       ({"score_function": "l2"}, "score_function"), ({"remine_every": "-1"}, "remine_every"),
+                       ({"queries_per_passage": "0"}, "queries_per_passage")):
+        with pytest.raises(SettingsError, match=name):
+            build_settings(rgpl, sets)
+    s = build_settings(rgpl, {"miner_score_functions": "cos_sim,dot"}, "paper")
+    assert s.miner_score_functions == ["cos", "dot"] and s.remine_every == 30_000 and s.steps == 140_000
+    assert build_settings(rgpl, {"remine_every": "3e4"}).remine_every == 30_000
