@@ -60,10 +60,12 @@ def _default_device() -> str:
 
 def load_encoder(name_or_path: str, device: str | None = None, max_seq_length: int | None = None) -> "SentenceTransformer":
     """Load a sentence-transformers bi-encoder from a local folder or a hub name (hub honours HF_HUB_OFFLINE)."""
+    local = Path(name_or_path).expanduser()
+    if not local.exists() and name_or_path.startswith(("/", ".", "~")):  # a path, not a hub name: fail fast
+        raise HarnessError(f"cannot load encoder '{name_or_path}': no such folder")
     from sentence_transformers import SentenceTransformer
 
     device = device or _default_device()
-    local = Path(name_or_path).expanduser()
     target = str(local) if local.exists() else name_or_path
     if local.exists() and not (local / "modules.json").is_file() and not (local / "config.json").is_file():
         raise HarnessError(f"model folder {local} has neither modules.json nor config.json")
@@ -177,7 +179,7 @@ def encode_texts(model, texts: list[str], batch_size: int = 64, normalize: bool 
     if batch_size <= 0:
         raise HarnessError(f"batch_size must be positive, got {batch_size}")
     if not texts:
-        dim = model.get_sentence_embedding_dimension() or 0
+        dim = model.get_embedding_dimension() or 0
         return np.zeros((0, dim), dtype=np.float32)
     out = _encode_into(model, lambda s, e: texts[s:e], len(texts), lambda d: np.empty((len(texts), d), np.float32),
                        batch_size, normalize, desc="Encoding texts")
@@ -216,6 +218,8 @@ def encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: bool
     if batch_size <= 0:
         raise HarnessError(f"batch_size must be positive, got {batch_size}")
     n = len(corpus)
+    if n == 0:
+        return np.zeros((0, model.get_embedding_dimension() or 0), dtype=np.float32)
     texts = lambda s, e: [corpus.passage(i) for i in range(s, e)]  # noqa: E731
     if cache_dir is None:
         stats["cache"] = "off"
@@ -245,7 +249,9 @@ def encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: bool
             "model": getattr(model, "_harness_source", None)}
 
     def factory(d: int) -> np.memmap:
-        if start_row > 0 and d == dim:
+        if start_row > 0:
+            if d != dim:  # cannot happen for one fingerprint; never mix rows of different shapes
+                raise HarnessError(f"{progress_path}: embedding dimension {dim} on disk, {d} now; delete {folder}")
             return np.memmap(data_path, dtype=np.float32, mode="r+", shape=(n, d))
         return np.memmap(data_path, dtype=np.float32, mode="w+", shape=(n, d))
 
