@@ -124,7 +124,7 @@ def test_union_mode_merges_and_remine_at_end(world, tmp_path):
     from harness.gpl.mining import mine_dense
     from harness.gpl.pipeline import run_pipeline
 
-    s = build("rgpl", rgpl_sets(world, remine_mode="union", remine_at_end="true", steps=20))
+    s = build("rgpl", rgpl_sets(world, remine_mode="union", remine_at_end="true", steps=20, remine_warmup_restart="true"))
     res = run_pipeline(load(world), s, tmp_path / "cache", seed=42)
     work = res.work_dir
     assert sorted(int(p.name) for p in (work / "rounds").iterdir()) == [0, 10, 20]  # 20 = the last step, by request
@@ -140,7 +140,10 @@ def test_union_mode_merges_and_remine_at_end(world, tmp_path):
         assert set(r20[q]["neg"]["student"]) >= set(r10[q]["neg"]["student"])  # union accumulates
     m20 = json.loads((work / "rounds" / "20" / "manifest.json").read_text())
     assert m20["mode"] == "union" and m20["n_tuples"] == 0  # mined at the end for analysis, not trained on
-    assert [x["round"] for x in read_log(work)] == [0] * 10 + [10] * 10
+    log = read_log(work)
+    assert [x["round"] for x in log] == [0] * 10 + [10] * 10
+    lrs = [x["lr"] for x in log]  # warm-up (5 steps) restarted after the re-mine at step 10
+    assert lrs[0] == 0.0 and lrs[10] == 0.0 and 0 < lrs[11] < lrs[12] < lrs[15] and lrs[9] > lrs[11]
 
 
 def test_kill_in_round_two_resumes_in_round_two(world, reference, tmp_path):
