@@ -62,13 +62,18 @@ class Candidates:
 
 
 def candidates(space: Space, negatives: Negatives) -> Candidates:
-    index = space.corpus.index
+    get = space.corpus.index.get
     pos, union, by_miner, valid = [], [], [], []
+
+    def ids(lst: list[str]) -> list[int]:
+        return [i for i in map(get, lst) if i is not None]
+
     for qi, qid in enumerate(space.qids):
         entry = negatives.get(qid, {"pos": [], "neg": {}})
-        p = np.array([index[d] for d in entry["pos"] if d in index], dtype=np.int64)
-        lists = [np.array([index[d] for d in lst if d in index], dtype=np.int64) for lst in entry["neg"].values()]
-        u = np.array(list(dict.fromkeys(int(d) for lst in lists for d in lst)), dtype=np.int64)
+        p = np.array(ids(entry["pos"]), dtype=np.int64)
+        raw = [ids(lst) for lst in entry["neg"].values()]
+        lists = [np.array(lst, dtype=np.int64) for lst in raw]
+        u = np.array(list(dict.fromkeys(i for lst in raw for i in lst)), dtype=np.int64)
         pos.append(p)
         union.append(u)
         by_miner.append([lst for lst in lists if len(lst)])
@@ -167,17 +172,18 @@ def stats(values: np.ndarray) -> dict:
             **{k: float(x) for k, x in zip(("q05", "q25", "q50", "q75", "q95"), qs)}}
 
 
-def union_sets(negatives: Negatives) -> dict[str, set[str]]:
-    return {q: {d for lst in v["neg"].values() for d in lst} for q, v in negatives.items()}
+def union_set(entry: dict) -> set[str]:
+    return {d for lst in entry["neg"].values() for d in lst}
 
 
 def mean_jaccard(a: Negatives, b: Negatives) -> float | None:
-    sa, sb = union_sets(a), union_sets(b)
-    common = [q for q in sa if q in sb]
-    if not common:
-        return None
-    vals = [len(sa[q] & sb[q]) / len(sa[q] | sb[q]) if (sa[q] or sb[q]) else 1.0 for q in common]
-    return float(np.mean(vals))
+    """Mean over the queries of both of |A ∩ B| / |A ∪ B| of their negative sets (built one query at a time)."""
+    vals = []
+    for q, entry in a.items():
+        if q in b:
+            sa, sb = union_set(entry), union_set(b[q])
+            vals.append(len(sa & sb) / len(sa | sb) if (sa or sb) else 1.0)
+    return float(np.mean(vals)) if vals else None
 
 
 def score_sample_qids(qids: list[str], n: int, seed: int) -> list[str]:
@@ -220,7 +226,7 @@ def write_round(round_dir: Path, *, step: int, negatives: Negatives, previous: N
                                   settings.teacher_batch_size)
     write_jsonl(round_dir / "negative-scores.jsonl", sample_rows)
     sample_seconds = time.time() - t1
-    n_neg = sum(len(s) for s in union_sets(negatives).values())
+    n_neg = sum(len(union_set(v)) for v in negatives.values())
     manifest = {
         "step": step, "checkpoint_fingerprint": checkpoint_fingerprint, "seconds": round(mine_seconds, 3),
         "label_seconds": round(label_seconds, 3), "sample_seconds": round(sample_seconds, 3),

@@ -108,7 +108,13 @@ def write_negatives(path: Path, negatives: Negatives) -> None:
 
 
 def read_negatives(path: Path) -> Negatives:
-    return {row["qid"]: {"pos": row["pos"], "neg": row["neg"]} for row in read_jsonl(path)}
+    """Read ``hard-negatives.jsonl``; document ids are shared objects (25M ids of 250k queries stay small)."""
+    canon: dict[str, str] = {}
+    out: Negatives = {}
+    for row in read_jsonl(path):
+        out[row["qid"]] = {"pos": [canon.setdefault(d, d) for d in row["pos"]],
+                           "neg": {src: [canon.setdefault(d, d) for d in lst] for src, lst in row["neg"].items()}}
+    return out
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
