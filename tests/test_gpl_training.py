@@ -13,6 +13,8 @@ import torch
 from gpl_support import base_sets, build, cli, load, read_log, run_args, tiny_world, work_dir_of
 from harness.gpl.training import LinearWarmup
 
+pytestmark = pytest.mark.slow  # trains models (tiny ones, seconds each)
+
 
 @pytest.fixture(scope="session")
 def world(shared_data, tmp_path_factory):

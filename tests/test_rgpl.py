@@ -15,6 +15,8 @@ from harness.gpl.stages import read_negatives
 
 K = 10
 
+pytestmark = pytest.mark.slow  # trains models (tiny ones, seconds each)
+
 
 @pytest.fixture(scope="session")
 def world(shared_data, tmp_path_factory):
