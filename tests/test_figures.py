@@ -277,6 +277,8 @@ def test_cli_figures_from_work_folders_only(tmp_path):
     assert isinstance(res.exception, HarnessError) and "--gpl and/or --rgpl" in str(res.exception)
     res = _invoke(["figures", "--rgpl", str(rgpl), "--out", str(out2), "--only", "9"])
     assert isinstance(res.exception, HarnessError) and "unknown figure '9'" in str(res.exception)
+    res = _invoke(["figures", "--rgpl", str(rgpl), "--out", str(out2), "--only", "6", "--error-bars", "sem"])
+    assert isinstance(res.exception, HarnessError) and "--error-bars" in str(res.exception)
     res = _invoke(["figures", "--rgpl", str(tmp_path / "nope"), "--out", str(out2)])
     assert isinstance(res.exception, HarnessError) and "nope" in str(res.exception)
 
