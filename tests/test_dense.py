@@ -11,7 +11,7 @@ import torch
 from harness import dense
 from harness.datasets import Corpus
 from harness.errors import HarnessError
-from tests.tiny_models import build_tiny_bert_encoder
+from tiny_models import build_tiny_bert_encoder
 
 TEXTS = [
     "Cast iron pans should be dried on the stove to stop rust forming.",
