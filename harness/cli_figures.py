@@ -9,8 +9,6 @@ one-line reason and the others are still written; when ``--only`` names figures,
 from __future__ import annotations
 
 import json
-import logging
-import math
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,7 +21,6 @@ import typer
 from . import analysis as A
 from .errors import HarnessError
 
-log = logging.getLogger(__name__)
 
 
 @dataclass
