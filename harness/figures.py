@@ -155,8 +155,12 @@ def _curve_figure(curves: Sequence[Curve], stem, ylabel: str, title: str, span: 
     fig, ax = plt.subplots(figsize=(8, 4.4))
     for i, c in enumerate(curves):
         col = color_for(c.label, i)
+        # the first curve is drawn thinner and on top, so that curves that coincide (GPL and R-GPL agree until the
+        # first re-mine) both stay visible
+        top = i == 0 and len(curves) > 1
         ax.plot(c.steps, c.raw, color=col, alpha=0.18, linewidth=0.7)
-        ax.plot(c.steps, c.smooth, color=col, linewidth=1.8, label=f"{c.label} (EMA over {span} steps)")
+        ax.plot(c.steps, c.smooth, color=col, linewidth=1.3 if top else 2.4, zorder=4 if top else 3,
+                label=f"{c.label} (EMA over {span} steps)")
     remines = sorted({s for c in curves if c.label.lower().replace("-", "").startswith("rgpl") for s in c.remines}
                      or {s for c in curves for s in c.remines})
     _remine_lines(ax, remines)
