@@ -347,6 +347,7 @@ def minilm(minilm_path):
     return load_encoder(minilm_path, device="cpu")
 
 
+@pytest.mark.slow
 def test_teacher_scores_topk_and_projection_with_minilm(tmp_path, scifact_slice, minilm):
     from harness.datasets import load_dataset
     from harness.dense import encode_texts
@@ -399,6 +400,7 @@ def test_teacher_scores_topk_and_projection_with_minilm(tmp_path, scifact_slice,
     assert explained[0] >= explained[1] > 0
 
 
+@pytest.mark.slow
 def test_cli_all_six_figures_with_models(tmp_path, scifact_slice, minilm_path, minilm, monkeypatch):
     """``harness figures`` end to end: MiniLM as base, tiny random BERTs as the adapted models, MiniLM as teacher."""
     from harness.cli_figures import ModelContext
@@ -441,6 +443,7 @@ def test_cli_all_six_figures_with_models(tmp_path, scifact_slice, minilm_path, m
 
 
 # ------------------------------------------------------------------- real tiny GPL and R-GPL trainings
+@pytest.mark.slow
 def test_figures_from_real_tiny_gpl_and_rgpl_trainings(shared_data, tmp_path_factory, tmp_path):
     """The real pipeline (tiny random models, a SciFact slice, 30 steps, R-GPL re-mining every 10) feeds all six."""
     import torch
