@@ -329,13 +329,16 @@ def _chunk_topk_torch(q_t, docs: np.ndarray, k: int, device) -> tuple[np.ndarray
 
 
 def search(query_emb: np.ndarray, doc_emb: np.ndarray, top_k: int, chunk_size: int = 1_000_000,
-           device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+           device: str | None = None, backend: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact inner-product top-k: ``(scores [q, k], indices [q, k])``, best first, ties by lower index.
 
     The corpus is scanned ``chunk_size`` rows at a time (each chunk's top-k merged into the running top-k), so
     only one chunk's working set is in memory besides ``doc_emb`` itself (which may be a memmap). ``k`` is capped
-    at the corpus size. ``device``: None picks CUDA (torch matmul + topk) when present, else faiss on CPU.
+    at the corpus size. ``backend``: "faiss" (CPU) or "torch" (matmul + topk on ``device``); None picks torch when
+    ``device`` names a GPU or, with no ``device``, when CUDA is present, else faiss.
     """
+    if backend not in (None, "faiss", "torch"):
+        raise HarnessError(f"search backend must be 'faiss' or 'torch', got '{backend}'")
     if top_k <= 0:
         raise HarnessError(f"top_k must be positive, got {top_k}")
     if chunk_size <= 0:
@@ -349,11 +352,14 @@ def search(query_emb: np.ndarray, doc_emb: np.ndarray, top_k: int, chunk_size: i
     best_i = np.zeros((q.shape[0], 0), dtype=np.int64)
     if q.shape[0] == 0 or n == 0:
         return best_s, best_i
-    use_torch = device is not None and device != "cpu" or device is None and _default_device() == "cuda"
+    if backend is None:
+        use_torch = device not in (None, "cpu") or device is None and _default_device() == "cuda"
+    else:
+        use_torch = backend == "torch"
     if use_torch:
         import torch
 
-        dev = torch.device(device or "cuda")
+        dev = torch.device(device or _default_device())
         q_t = torch.from_numpy(q).to(dev)
     for start in range(0, n, chunk_size):
         docs = doc_emb[start:start + chunk_size]

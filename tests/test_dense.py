@@ -66,6 +66,19 @@ def test_search_equals_brute_force_on_float_embeddings(chunk_size):
     assert np.all(np.diff(s, axis=1) <= 0)  # best first
 
 
+@pytest.mark.parametrize("chunk_size", [10_000, 64, 7])
+def test_torch_backend_equals_brute_force_with_ties(chunk_size):
+    """The matmul + topk path (what runs on CUDA), exercised on the CPU."""
+    rng = np.random.default_rng(3)
+    docs = rng.integers(-2, 3, size=(503, 6)).astype(np.float32)
+    queries = rng.integers(-2, 3, size=(17, 6)).astype(np.float32)
+    for top_k in (1, 20):
+        ref_s, ref_i = brute_force(queries, docs, top_k)
+        s, i = dense.search(queries, docs, top_k, chunk_size=chunk_size, device="cpu", backend="torch")
+        np.testing.assert_array_equal(i, ref_i)
+        np.testing.assert_array_equal(s, ref_s.astype(np.float32))
+
+
 def test_search_ties_prefer_lower_index_across_chunks():
     docs = np.ones((100, 4), dtype=np.float32)  # every document scores the same
     docs[[13, 77]] = 2.0  # two strictly better documents, in different chunks
