@@ -15,12 +15,18 @@ from .bm25 import BM25Settings, index_name
 
 def _client(url: str):
     try:
-        from elasticsearch import Elasticsearch
+        from elasticsearch import ApiError, Elasticsearch, __versionstr__
     except ImportError as e:  # pragma: no cover - it is a declared dependency
         raise HarnessError(f"backend=elasticsearch needs the 'elasticsearch' package ({e})") from None
     es = Elasticsearch(url, request_timeout=60, retry_on_timeout=True, max_retries=2)
     try:
         info = es.info()
+    except ApiError as e:  # reachable, but it refused the request (e.g. a 9.x client against an 8.x server)
+        major = __versionstr__.split(".")[0]
+        hint = (f"; the installed elasticsearch client {__versionstr__} needs a server of major version {major} or later"
+                if e.message == "media_type_header_exception" else "")
+        raise HarnessError(f"Elasticsearch at {url} (setting es_url) refused the request: "
+                           f"HTTP {e.status_code} {e.message}{hint}") from None
     except Exception as e:
         raise HarnessError(f"Elasticsearch at {url} (setting es_url) is unreachable: {type(e).__name__}") from None
     return es, info["version"]["number"]

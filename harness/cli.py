@@ -8,6 +8,7 @@ import sys
 from typing import List, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -57,13 +58,20 @@ def datasets_cmd(
     from .datasets import is_present
     from .registry import SUITE_NAMES, get_suite
 
-    table = Table(title="Registered test sets")
-    for col in ("suite", "name", "display", "group", "split", "metric", "parts", "local"):
-        table.add_column(col)
-    for sname in ([suite] if suite else SUITE_NAMES):
-        s = get_suite(sname)
+    suites = [get_suite(sname) for sname in ([suite] if suite else SUITE_NAMES)]
+    splits = {d.split for s in suites for d in s.datasets}
+    one_split = splits.pop() if len(splits) == 1 else None
+    title = "Registered test sets" + (f" (split: {one_split})" if one_split else "")
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    longest = max(len(d.name) for s in suites for d in s.datasets)
+    cols = ("suite", "name", "display", "group") + (() if one_split else ("split",)) + ("metric", "parts", "local")
+    for col in cols:
+        # the name is what users type: never shorten it on a narrow terminal
+        table.add_column(col, min_width={"name": longest, "local": 5}.get(col))
+    for s in suites:
         for d in s.datasets:
-            table.add_row(s.name, d.name, d.display, d.group, d.split, s.metric_display, str(len(d.parts) or ""),
+            split = () if one_split else (d.split,)
+            table.add_row(s.name, d.name, d.display, d.group, *split, s.metric_display, str(len(d.parts) or ""),
                           "yes" if is_present(d, data_dir) else "no")
     Console().print(table)
 
@@ -79,10 +87,12 @@ def systems_cmd() -> None:
             out.print(f"[bold]{name}[/bold]: unavailable ({cls})")
             continue
         presets = ", ".join(getattr(cls.Settings, "PRESETS", {})) or "none"
-        table = Table(title=f"{name}: {cls.description} (presets: {presets})", title_justify="left")
+        table = Table(title=f"{name}: {cls.description} (presets: {presets})", title_justify="left",
+                      box=box.SIMPLE_HEAD, pad_edge=False)
+        rows = describe_settings(cls.Settings)
         for col in ("setting", "type", "default", "help"):
-            table.add_column(col)
-        for row in describe_settings(cls.Settings):
+            table.add_column(col, min_width=max(len(r[0]) for r in rows) if col == "setting" else None)
+        for row in rows:
             table.add_row(*row)
         out.print(table)
 
