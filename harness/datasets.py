@@ -18,6 +18,7 @@ documents (ArguAna, Quora) say so in the registry (``exclude_self_hits``) and th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -336,8 +337,9 @@ def relative_folder(info: DatasetInfo, key: str) -> Path:
 
 
 def _present(folder: Path, info: DatasetInfo) -> bool:
-    if info.suite == "lotte":
-        return (folder / "collection.tsv").is_file()
+    if info.suite == "lotte":  # search and forum share collection.tsv: each query set needs its own questions file
+        qs = info.query_set or info.name.split(".")[-1]
+        return (folder / "collection.tsv").is_file() and (folder / f"questions.{qs}.tsv").is_file()
     return (folder / "corpus.jsonl").is_file()
 
 
@@ -359,13 +361,15 @@ def _missing_message(info: DatasetInfo, key: str, data_dir, reason: str) -> str:
 
 def download(info: DatasetInfo, key: str, target_root: Path) -> Path:
     """Fetch through ir_datasets and export into the native layout under ``target_root``."""
-    if os.environ.get("HARNESS_OFFLINE") or os.environ.get("HF_HUB_OFFLINE") == "1" and os.environ.get("HARNESS_OFFLINE") != "0":
+    harness_offline = os.environ.get("HARNESS_OFFLINE", "")
+    if harness_offline not in ("", "0") or os.environ.get("HF_HUB_OFFLINE") == "1" and harness_offline != "0":
         raise HarnessError("offline (HARNESS_OFFLINE or HF_HUB_OFFLINE is set), so no download was tried")
     if not info.ir_datasets:
         raise HarnessError("it is a custom dataset, so there is nothing to download")
     part = key.split("/", 1)[1] if "/" in key else ""
     ds_id = info.ir_datasets.format(part=part)
     folder = target_root / relative_folder(info, key)
+    before = set(folder.rglob("*")) if folder.is_dir() else set()
     try:
         import ir_datasets  # imported lazily: it is slow to import
 
@@ -375,8 +379,22 @@ def download(info: DatasetInfo, key: str, target_root: Path) -> Path:
         else:
             _export_beir(ds, folder, info.split)
     except Exception as e:  # network errors come in many types
+        _remove_new(folder, before, target_root)
         raise HarnessError(f"download of '{ds_id}' through ir_datasets failed ({type(e).__name__}: {str(e)[:200]})") from None
     return folder
+
+
+def _remove_new(folder: Path, before: set[Path], root: Path) -> None:
+    """Undo a failed export: a half-written folder (corpus but no qrels) would later pass for a dataset."""
+    if folder.is_dir():
+        for p in sorted(folder.rglob("*"), reverse=True):  # files before the folders holding them
+            if p not in before:
+                with contextlib.suppress(OSError):
+                    p.rmdir() if p.is_dir() else p.unlink()
+    while folder != root and folder.is_dir() and not any(folder.iterdir()):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+        folder = folder.parent
 
 
 def _export_beir(ds, folder: Path, split: str) -> None:
@@ -397,10 +415,11 @@ def _export_lotte(ds, folder: Path, qs: str) -> None:
         with atomic_open(folder / "collection.tsv") as fh:
             for d in ds.docs_iter():
                 fh.write(f"{d.doc_id}\t{d.text.replace(chr(9), ' ').replace(chr(10), ' ')}\n")
+    answers: dict[str, list[str]] = {}  # every question gets a qas line, also one without answers (as in the tarball)
     with atomic_open(folder / f"questions.{qs}.tsv") as fh:
         for q in ds.queries_iter():
+            answers[q.query_id] = []
             fh.write(f"{q.query_id}\t{q.text.replace(chr(9), ' ').replace(chr(10), ' ')}\n")
-    answers: dict[str, list[str]] = {}
     for r in ds.qrels_iter():
         if r.relevance > 0:
             answers.setdefault(r.query_id, []).append(r.doc_id)
