@@ -293,7 +293,7 @@ def read_lotte_qas(path: Path) -> tuple[dict[str, dict[str, int]], dict[tuple[st
 def load_lotte_folder(path: Path, info: DatasetInfo, lenient_qrels: bool = False) -> Dataset:
     """Read ``<lotte>/<domain>/<split>/`` for one query set (search or forum)."""
     path = Path(path)
-    qs = info.query_set or info.name.split(".")[-1]
+    qs = info.lotte_query_set
     coll_path, q_path, qas_path = path / "collection.tsv", path / f"questions.{qs}.tsv", path / f"qas.{qs}.jsonl"
     corpus, c_sha = read_lotte_collection(coll_path)
     queries, q_lines, q_sha = read_lotte_questions(q_path)
@@ -338,7 +338,7 @@ def relative_folder(info: DatasetInfo, key: str) -> Path:
 
 def _present(folder: Path, info: DatasetInfo) -> bool:
     if info.suite == "lotte":  # search and forum share collection.tsv: each query set needs its own questions file
-        qs = info.query_set or info.name.split(".")[-1]
+        qs = info.lotte_query_set
         return (folder / "collection.tsv").is_file() and (folder / f"questions.{qs}.tsv").is_file()
     return (folder / "corpus.jsonl").is_file()
 
@@ -375,7 +375,7 @@ def download(info: DatasetInfo, key: str, target_root: Path) -> Path:
 
         ds = ir_datasets.load(ds_id)
         if info.suite == "lotte":
-            _export_lotte(ds, folder, info.query_set or "search")
+            _export_lotte(ds, folder, info.lotte_query_set)
         else:
             _export_beir(ds, folder, info.split)
     except Exception as e:  # network errors come in many types

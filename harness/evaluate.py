@@ -253,7 +253,7 @@ def read_qrels_file(info: DatasetInfo, folder: str | Path) -> QrelsFile:
     """BEIR: ``qrels/<split>.tsv``; LoTTE: ``qas.<search|forum>.jsonl`` (every question, answered or not)."""
     folder = Path(folder)
     if info.suite == "lotte":
-        qs = info.query_set or info.name.split(".")[-1]
+        qs = info.lotte_query_set
         path = folder / f"qas.{qs}.jsonl"
         qrels, _, sha = read_lotte_qas(path)
     else:

@@ -31,6 +31,11 @@ class DatasetInfo:
     query_set: str | None = None
 
     @property
+    def lotte_query_set(self) -> str:
+        """LoTTE's ``search`` or ``forum``: the registry's ``query_set``, else the name's suffix (``lifestyle.forum``)."""
+        return self.query_set or self.name.split(".")[-1]
+
+    @property
     def part_names(self) -> tuple[str, ...]:
         """Dataset keys that hold files and run files: ``cqadupstack/android``... or just ``name``."""
         return tuple(f"{self.name}/{p}" for p in self.parts) if self.parts else (self.name,)

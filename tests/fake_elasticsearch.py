@@ -27,10 +27,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import Stemmer
+
 # Lucene's EnglishAnalyzer stop set, which Elasticsearch's ``english`` analyzer uses.
 _LUCENE_ENGLISH_STOP = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
     "this to was will with".split())
+
+
+_STEMMER = Stemmer.Stemmer("english")  # not thread-safe; the synchronous client sends one request at a time
 
 
 def analyze(text: str, analyzer: str) -> list[str]:
@@ -38,9 +43,7 @@ def analyze(text: str, analyzer: str) -> list[str]:
     tokens = re.findall(r"\w+", text.lower().replace("'s", ""))
     if analyzer != "english":
         return tokens
-    import Stemmer
-
-    return Stemmer.Stemmer("english").stemWords([t for t in tokens if t not in _LUCENE_ENGLISH_STOP])
+    return _STEMMER.stemWords([t for t in tokens if t not in _LUCENE_ENGLISH_STOP])
 
 
 @dataclass
