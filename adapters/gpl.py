@@ -17,33 +17,30 @@ from harness.systems import RunContext, SystemOutput
 log = logging.getLogger("harness")
 
 
-def adapt_and_retrieve(dataset: Dataset, settings, ctx: RunContext) -> SystemOutput:
-    import time
-
-    from harness.dense import dense_retrieve, load_encoder, model_revision
-    from harness.gpl.models import pick_device
-    from harness.gpl.pipeline import run_pipeline, timing
-
-    result = run_pipeline(dataset, settings, ctx.cache_dir, ctx.seed)
-    log.info("%s: work folder %s", dataset.key, result.work_dir)
-    model = load_encoder(str(result.model_dir), device=pick_device(settings.device), max_seq_length=settings.max_seq_length)
-    t0 = time.time()
-    run = dense_retrieve(model, dataset.corpus, dataset.queries, top_k=ctx.top_k, score_function=settings.score_function,
-                         batch_size=settings.encode_batch_size, cache_dir=ctx.cache_dir,
-                         corpus_fingerprint=dataset.corpus_fingerprint)
-    models = {"student": settings.student, "adapted": model_revision(model), "generator": settings.generator,
-              "teacher": f"{settings.teacher_kind}:{settings.teacher}", "miners": ",".join(settings.miners)}
-    extra = {"work_dir": str(result.work_dir), "stages": result.stages, "qgen_dir": str(result.qgen_dir),
-             "n_generated_queries": result.n_queries, "queries_per_passage": result.queries_per_passage,
-             "n_training_passages": result.n_passages, "timing": timing(result.work_dir),
-             "retrieval_seconds": round(time.time() - t0, 3)}
-    return SystemOutput(run=run, models=models, extra=extra)
-
-
 class GPLSystem:
     name: ClassVar[str] = "gpl"
     description: ClassVar[str] = "GPL: generated queries, mined negatives, cross-encoder margins, MarginMSE (resumable)"
     Settings: ClassVar[type] = GPLSettings
 
     def retrieve(self, dataset: Dataset, settings: GPLSettings, ctx: RunContext) -> SystemOutput:
-        return adapt_and_retrieve(dataset, settings, ctx)
+        import time
+
+        from harness.dense import dense_retrieve, load_encoder, model_revision
+        from harness.gpl.models import pick_device
+        from harness.gpl.pipeline import run_pipeline, timing
+
+        result = run_pipeline(dataset, settings, ctx.cache_dir, ctx.seed)
+        log.info("%s: work folder %s", dataset.key, result.work_dir)
+        model = load_encoder(str(result.model_dir), device=pick_device(settings.device),
+                             max_seq_length=settings.max_seq_length)
+        t0 = time.time()
+        run = dense_retrieve(model, dataset.corpus, dataset.queries, top_k=ctx.top_k,
+                             score_function=settings.score_function, batch_size=settings.encode_batch_size,
+                             cache_dir=ctx.cache_dir, corpus_fingerprint=dataset.corpus_fingerprint)
+        models = {"student": settings.student, "adapted": model_revision(model), "generator": settings.generator,
+                  "teacher": f"{settings.teacher_kind}:{settings.teacher}", "miners": ",".join(settings.miners)}
+        extra = {"work_dir": str(result.work_dir), "stages": result.stages, "qgen_dir": str(result.qgen_dir),
+                 "n_generated_queries": result.n_queries, "queries_per_passage": result.queries_per_passage,
+                 "n_training_passages": result.n_passages, "timing": timing(result.work_dir),
+                 "retrieval_seconds": round(time.time() - t0, 3)}
+        return SystemOutput(run=run, models=models, extra=extra)

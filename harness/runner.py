@@ -58,8 +58,7 @@ def run_one(req: RunRequest, info: DatasetInfo, key: str, system_cls: type, sett
             and old.get("top_k") == req.top_k):
         log.info("%s: up to date (%s)", key, out_path)
         return out_path
-    ctx = RunContext(suite=req.suite, dataset_key=key, run_name=name, cache_dir=cache_root(), seed=req.seed,
-                     top_k=req.top_k)
+    ctx = RunContext(cache_dir=cache_root(), seed=req.seed, top_k=req.top_k)
     start = time.time()
     output = system_cls().retrieve(dataset, settings, ctx)
     run = drop_self_hits(output.run) if info.exclude_self_hits else output.run

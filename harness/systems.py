@@ -1,14 +1,21 @@
-"""The system (adapter) protocol, the registry of systems, and typed ``--set key=value`` settings.
+"""The system protocol, the registry of systems, and typed ``--set key=value`` settings.
 
-A system is a class in ``adapters/`` with a ``Settings`` dataclass and a ``retrieve`` method. The registry maps
-names to ``module:Class`` strings and imports lazily, so a system whose heavy dependencies are missing does not
-break the others (or the CLI's start-up time).
+A system is a class with a ``Settings`` dataclass and a ``retrieve`` method (the built-in ones are the modules of
+the repository's ``adapters/`` folder, installed under the import name ``harness_adapters`` so that it cannot
+collide with other distributions' ``adapters``). Systems are found through the entry-point group
+``harness.systems`` (``name = "module:Class"``), so another package adds one by declaring an entry point, without
+editing the harness. The registry imports lazily, so a system whose heavy dependencies are missing does not break
+the others (or the CLI's start-up time).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.metadata
+import importlib.util
+import logging
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,25 +26,28 @@ from .datasets import Dataset
 from .errors import HarnessError, SettingsError
 from .fileio import stable_hash
 
-SYSTEMS: dict[str, str] = {
-    "bm25": "adapters.bm25:BM25System",
-    "base": "adapters.base:BaseSystem",
-    "gpl": "adapters.gpl:GPLSystem",
-    "rgpl": "adapters.rgpl:RGPLSystem",
+log = logging.getLogger("harness")
+
+ENTRY_POINT_GROUP = "harness.systems"
+ADAPTERS_PACKAGE = "harness_adapters"
+
+# The built-in systems, also declared as entry points in pyproject.toml; kept here so that a source checkout whose
+# installed metadata predates an entry point still finds them.
+BUILTIN_SYSTEMS: dict[str, str] = {
+    "bm25": "harness_adapters.bm25:BM25System",
+    "base": "harness_adapters.base:BaseSystem",
+    "gpl": "harness_adapters.gpl:GPLSystem",
+    "rgpl": "harness_adapters.rgpl:RGPLSystem",
 }
 
 
 @dataclass
 class RunContext:
-    """What a system gets besides the dataset: where to cache, the seed, how many results to keep."""
+    """What a system gets besides the dataset and its settings."""
 
-    suite: str
-    dataset_key: str
-    run_name: str
     cache_dir: Path  # shared cache root; systems key their own sub-folders by content hashes
     seed: int = 42
-    top_k: int = 1000
-    extra: dict = field(default_factory=dict)
+    top_k: int = 1000  # results kept per query
 
 
 @dataclass
@@ -55,20 +65,56 @@ class System(Protocol):
     def retrieve(self, dataset: Dataset, settings: Any, ctx: RunContext) -> SystemOutput: ...
 
 
+def import_adapters() -> None:
+    """Make ``harness_adapters`` importable; from a source checkout it is the ``adapters/`` folder beside ``harness/``.
+
+    An installed distribution maps the name itself (pyproject ``package-dir``); this covers running from a checkout
+    (``python -m harness.cli`` in the repository, pytest) and an editable install made before the mapping existed.
+    """
+    if ADAPTERS_PACKAGE in sys.modules or importlib.util.find_spec(ADAPTERS_PACKAGE) is not None:
+        return
+    folder = Path(__file__).resolve().parents[1] / "adapters"
+    if not (folder / "__init__.py").is_file():
+        return
+    spec = importlib.util.spec_from_file_location(ADAPTERS_PACKAGE, folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[ADAPTERS_PACKAGE] = module
+    spec.loader.exec_module(module)
+
+
+def registered_systems() -> dict[str, str]:
+    """Name -> ``module:Class``: the built-in systems, then those of the ``harness.systems`` entry points."""
+    found = dict(BUILTIN_SYSTEMS)
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in found and found[ep.name] != ep.value:
+            log.warning("system '%s' of entry point %s is ignored: the name is taken by %s", ep.name, ep.value, found[ep.name])
+            continue
+        found[ep.name] = ep.value
+    return found
+
+
 def get_system_class(name: str) -> type:
-    if name not in SYSTEMS:
-        raise HarnessError(f"unknown system '{name}'; registered: {', '.join(SYSTEMS)}")
-    module, cls = SYSTEMS[name].split(":")
+    systems = registered_systems()
+    if name not in systems:
+        raise HarnessError(f"unknown system '{name}'; registered: {', '.join(systems)}")
+    module, _, attr = systems[name].partition(":")
+    if module.split(".")[0] == ADAPTERS_PACKAGE:
+        import_adapters()
     try:
-        return getattr(importlib.import_module(module), cls)
-    except ImportError as e:
-        raise HarnessError(f"system '{name}' cannot be loaded ({e}); is the project installed with its dependencies?") from None
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as e:
+        raise HarnessError(f"system '{name}' ({systems[name]}) cannot be loaded ({e}); "
+                           "is the package that provides it installed with its dependencies?") from None
+    return obj
 
 
 def available_systems() -> dict[str, type | str]:
     """Name -> class, or an error string for systems that do not import here."""
     out: dict[str, type | str] = {}
-    for name in SYSTEMS:
+    for name in registered_systems():
         try:
             out[name] = get_system_class(name)
         except HarnessError as e:

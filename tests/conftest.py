@@ -7,11 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from harness.systems import import_adapters
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ["HARNESS_NO_PROGRESS"] = "1"
 os.environ["HARNESS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import_adapters()  # `harness_adapters` (the adapters/ folder) also from a checkout whose install predates the name
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HARNESS_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from adapters.base import BaseSettings, BaseSystem
+from harness_adapters.base import BaseSettings, BaseSystem
 from harness.datasets import load_dataset
 from harness.errors import SettingsError
 from harness.registry import custom_dataset

@@ -11,7 +11,7 @@ import os
 import pytest
 import pytrec_eval
 
-from adapters.bm25 import BM25Settings, BM25System
+from harness_adapters.bm25 import BM25Settings, BM25System
 from harness.datasets import load_dataset
 from harness.registry import get_suite
 from harness.systems import RunContext
@@ -26,7 +26,7 @@ def test_elasticsearch_bm25_on_scifact(shared_data, tmp_path):
 
     ds = load_dataset(get_suite("beir").get("scifact"), data_dir=shared_data)
     settings = BM25Settings(backend="elasticsearch", es_url=ES_URL, es_index_prefix="harness-test")
-    out = BM25System().retrieve(ds, settings, RunContext("beir", "scifact", "bm25-es", tmp_path, top_k=100))
+    out = BM25System().retrieve(ds, settings, RunContext(tmp_path, top_k=100))
     es = Elasticsearch(ES_URL)
     idx = out.extra["index"]
     sim = es.indices.get_settings(index=idx)[idx]["settings"]["index"]["similarity"]["default"]

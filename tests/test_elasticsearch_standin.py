@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import pytrec_eval
 
-from adapters.bm25 import BM25Settings, BM25System, bm25s_search
+from harness_adapters.bm25 import BM25Settings, BM25System, bm25s_search
 from harness.datasets import Dataset, load_dataset
 from harness.errors import HarnessError
 from harness.registry import custom_dataset
@@ -51,7 +51,7 @@ def fake() -> Iterator[FakeElasticsearch]:
 
 def retrieve(ds: Dataset, fake: FakeElasticsearch, tmp_path: Path, **overrides: object) -> SystemOutput:
     settings = BM25Settings(backend="elasticsearch", es_url=fake.url, batch_size=BATCH, **overrides)
-    return BM25System().retrieve(ds, settings, RunContext("beir", SLICE, "bm25-es", tmp_path, top_k=TOP_K))
+    return BM25System().retrieve(ds, settings, RunContext(tmp_path, top_k=TOP_K))
 
 
 def ndcg10(qrels: dict, run: dict) -> float:

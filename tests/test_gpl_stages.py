@@ -111,7 +111,7 @@ def test_mining_takes_each_miners_top50_and_drops_positives(world, tmp_path):
     model = load_encoder(world["miner"], device="cpu")
     top = dense_retrieve(model, ds.corpus, queries, top_k=50, score_function="cos")
     bm25 = mine_bm25(ds.corpus, queries, qrels, 50)
-    from adapters.bm25 import BM25Index
+    from harness_adapters.bm25 import BM25Index
     from types import SimpleNamespace
 
     bm25_top = BM25Index(SimpleNamespace(corpus=ds.corpus)).search(queries, 50)
