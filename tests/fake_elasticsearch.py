@@ -1,7 +1,7 @@
 """A small in-process stand-in for an Elasticsearch server, for tests only.
 
 No Elasticsearch server can run on the project's CI machines, so tests/test_elasticsearch_standin.py drives
-``adapters/bm25_elasticsearch.py`` (``harness_adapters.bm25_elasticsearch``) and the real official ``elasticsearch`` client over real HTTP against this
+``harness/bm25_elasticsearch.py`` and the real official ``elasticsearch`` client over real HTTP against this
 stand-in instead. It is not Elasticsearch: tests/test_elasticsearch.py is the test against a real server (it runs
 when ``HARNESS_ES_URL`` is set).
 

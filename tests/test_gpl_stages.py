@@ -111,10 +111,9 @@ def test_mining_takes_each_miners_top50_and_drops_positives(world, tmp_path):
     model = load_encoder(world["miner"], device="cpu")
     top = dense_retrieve(model, ds.corpus, queries, top_k=50, score_function="cos")
     bm25 = mine_bm25(ds.corpus, queries, qrels, 50)
-    from harness_adapters.bm25 import BM25Index
-    from types import SimpleNamespace
+    from harness.bm25 import BM25Index
 
-    bm25_top = BM25Index(SimpleNamespace(corpus=ds.corpus)).search(queries, 50)
+    bm25_top = BM25Index.from_corpus(ds.corpus).search(queries, 50)
     dropped = 0
     for q, pos in qrels.items():
         ranked = sorted(top[q], key=lambda d: -top[q][d])

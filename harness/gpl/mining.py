@@ -2,7 +2,7 @@
 
 As in GPL's ``NegativeMiner``, a miner's list is its top ``k`` (50) with the query's positives dropped, so it can
 hold fewer than ``k`` ids. Miners: any sentence-transformers bi-encoder (with its score function; GPL uses
-``cos_sim`` for its two default miners), ``bm25`` (``harness_adapters.bm25.BM25Index``), or ``student`` (the model being
+``cos_sim`` for its two default miners), ``bm25`` (:class:`harness.bm25.BM25Index`), or ``student`` (the model being
 adapted, before training). R-GPL's re-mining uses :func:`mine_dense` with the model under training.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -59,12 +58,9 @@ def mine_dense(model, corpus: Corpus, queries: dict[str, str], qrels: dict[str, 
 
 
 def mine_bm25(corpus: Corpus, queries: dict[str, str], qrels: dict[str, list[str]], top_k: int) -> dict[str, list[str]]:
-    from harness.systems import import_adapters
+    from ..bm25 import BM25Index
 
-    import_adapters()
-    from harness_adapters.bm25 import BM25Index
-
-    index = BM25Index(SimpleNamespace(corpus=corpus))
+    index = BM25Index.from_corpus(corpus)
     return drop_positives(index.search(queries, top_k, desc="BM25 mining"), qrels)
 
 

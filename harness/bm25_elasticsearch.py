@@ -6,11 +6,28 @@ as one field with the ``english`` analyzer, documents go in with ``helpers.bulk`
 
 from __future__ import annotations
 
-from harness.datasets import Dataset
-from harness.errors import HarnessError
-from harness.progress import progress_iter
+from dataclasses import dataclass
 
-from .bm25 import BM25Settings, index_name
+from .datasets import Dataset
+from .errors import HarnessError
+from .fileio import stable_hash
+from .progress import progress_iter
+
+
+@dataclass(frozen=True)
+class ESParams:
+    """Where the server is and what decides the index (the ``english`` analyzer is fixed)."""
+
+    url: str = "http://localhost:9200"
+    k1: float = 1.2
+    b: float = 0.75
+    index_prefix: str = "harness"
+    batch_size: int = 100
+
+
+def index_name(dataset: Dataset, params: ESParams) -> str:
+    key = stable_hash({"corpus": dataset.corpus_fingerprint, "k1": params.k1, "b": params.b}, 12)
+    return f"{params.index_prefix}-{key}"
 
 
 def _client(url: str):
@@ -32,7 +49,7 @@ def _client(url: str):
     return es, info["version"]["number"]
 
 
-def index_settings(settings: BM25Settings) -> dict:
+def index_settings(settings: ESParams) -> dict:
     return {
         "settings": {
             "number_of_shards": 1,
@@ -43,7 +60,7 @@ def index_settings(settings: BM25Settings) -> dict:
     }
 
 
-def ensure_index(es, dataset: Dataset, settings: BM25Settings) -> str:
+def ensure_index(es, dataset: Dataset, settings: ESParams) -> str:
     from elasticsearch import helpers
 
     name = index_name(dataset, settings)
@@ -61,8 +78,8 @@ def ensure_index(es, dataset: Dataset, settings: BM25Settings) -> str:
     return name
 
 
-def search_elasticsearch(dataset: Dataset, settings: BM25Settings, top_k: int) -> tuple[dict, dict]:
-    es, version = _client(settings.es_url)
+def search_elasticsearch(dataset: Dataset, settings: ESParams, top_k: int) -> tuple[dict, dict]:
+    es, version = _client(settings.url)
     name = ensure_index(es, dataset, settings)
     qids = list(dataset.queries)
     run: dict[str, dict[str, float]] = {}
