@@ -9,11 +9,14 @@ Conventions (they decide the numbers, so they are fixed here and tested):
 * Ranking order is trec_eval's: score descending, ties broken by document id descending. The rank column of a
   run file is ignored. Our own run writer makes scores strictly decreasing, so for our files this is simply the
   written order; foreign files may have ties.
-* Measures are computed with ranx on a copy of the run whose scores are replaced by strictly decreasing
-  rank-based scores in trec_eval order, because ranx and trec_eval break score ties differently (checked in
-  tests/test_evaluate.py). With ties resolved this way ranx's ``ndcg@10`` (gain = grade, log2 discount, i.e.
-  Jarvelin & Kekalainen, not Burges' 2^grade - 1) equals trec_eval's ``ndcg_cut_10``, ``recall@100`` equals
-  ``recall_100`` and ``hit_rate@5`` equals ``success_5``.
+* Every measure here is a function of the ranks of a query's relevant documents, so those ranks are all that is
+  computed: a relevant document's rank is 1 + the number of documents scored higher + the number tied with it
+  whose id sorts after it (trec_eval's order), counted with numpy over the query's scores. Nothing is sorted.
+  ``ndcg`` is trec_eval's ``ndcg_cut`` (gain = grade, log2 discount, i.e. Jarvelin & Kekalainen, not Burges'
+  2^grade - 1), ``recall`` is ``recall``, ``success`` is ``success`` and ``mrr@k`` is ``recip_rank`` on the run
+  cut at ``k``; tests/test_evaluate.py checks every one against pytrec_eval on random runs with ties and missing
+  queries. This is faster than pytrec_eval itself and than ranx (no numba compilation in a fresh process); see
+  docs/performance.md.
 * Success@k is the official LoTTE definition: 1 if any answer pid is among the first k results, else 0.
 """
 
@@ -21,8 +24,7 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -33,20 +35,29 @@ from .errors import DataError, HarnessError
 from .fileio import atomic_open, file_sha256, read_json, stable_hash
 from .registry import DatasetInfo
 
-EVAL_VERSION = 1  # bump when a convention above changes: it invalidates cached results
+EVAL_VERSION = 2  # bump when a convention above changes: it invalidates cached results
 
 Qrels = dict[str, dict[str, int]]
 Run = dict[str, dict[str, float]]
 
 
 # ------------------------------------------------------------------------------------------------ metrics
-_MEASURES = {
-    # measure: (display name, ranx name, trec_eval name)
-    "ndcg": ("NDCG", "ndcg", "ndcg_cut"),
-    "success": ("Success", "hit_rate", "success"),
-    "mrr": ("MRR", "mrr", "recip_rank"),
-    "recall": ("Recall", "recall", "recall"),
-}
+@dataclass(frozen=True)
+class Measure:
+    """A measure family (ir_measures' shape): the name used here, and its names in reports, ranx and trec_eval."""
+
+    name: str
+    display: str
+    ranx: str
+    trec_eval: str
+
+
+_MEASURES = {m.name: m for m in (
+    Measure("ndcg", display="NDCG", ranx="ndcg", trec_eval="ndcg_cut"),
+    Measure("success", display="Success", ranx="hit_rate", trec_eval="success"),
+    Measure("mrr", display="MRR", ranx="mrr", trec_eval="recip_rank"),
+    Measure("recall", display="Recall", ranx="recall", trec_eval="recall"),
+)}
 _ALIASES = {"ndcg_cut": "ndcg", "ndcg": "ndcg", "success": "success", "hit_rate": "success", "hits": "success",
             "mrr": "mrr", "recip_rank": "mrr", "rr": "mrr", "recall": "recall"}
 
@@ -57,7 +68,6 @@ class Metric:
 
     measure: str
     cutoff: int
-    missing_query_score: float = field(default=0.0, compare=False)
 
     def __post_init__(self) -> None:
         if self.measure not in _MEASURES:
@@ -79,15 +89,15 @@ class Metric:
     @property
     def name(self) -> str:
         """trec_eval-style name (``ndcg_cut_10``); for MRR, ``recip_rank_10`` (trec_eval has no MRR cutoff)."""
-        return f"{_MEASURES[self.measure][2]}_{self.cutoff}"
+        return f"{_MEASURES[self.measure].trec_eval}_{self.cutoff}"
 
     @property
     def ranx(self) -> str:
-        return f"{_MEASURES[self.measure][1]}@{self.cutoff}"
+        return f"{_MEASURES[self.measure].ranx}@{self.cutoff}"
 
     @property
     def display(self) -> str:
-        return f"{_MEASURES[self.measure][0]}@{self.cutoff}"
+        return f"{_MEASURES[self.measure].display}@{self.cutoff}"
 
     @property
     def binary(self) -> bool:
@@ -173,14 +183,43 @@ def trec_order(docs: Mapping[str, float]) -> list[str]:
     return [d for d, _ in sorted(docs.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)]
 
 
-def _ranx_evaluate(qrels: Qrels, run: Run, metrics: Sequence[Metric]) -> dict[Metric, dict[str, float]]:
-    from ranx import Qrels as RQrels, Run as RRun, evaluate
+def relevant_ranks(docs: Mapping[str, float], relevant: Mapping[str, int]) -> list[tuple[int, int]]:
+    """(1-based rank in trec_eval order, grade) of each relevant document that ``docs`` retrieved, best first."""
+    found = [(d, g) for d, g in relevant.items() if d in docs]
+    if not found:
+        return []
+    scores = np.fromiter(docs.values(), dtype=np.float64, count=len(docs))
+    out = []
+    for d, g in found:
+        s = docs[d]
+        rank = int(np.count_nonzero(scores > s)) + 1
+        if np.count_nonzero(scores == s) > 1:  # ties: documents with a larger id come first (trec_eval)
+            rank += sum(1 for x, v in docs.items() if v == s and x > d)
+        out.append((rank, g))
+    out.sort()
+    return out
 
-    rq, rr = RQrels(qrels), RRun(run)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # numba's "unsafe cast" notes inside ranx
-        evaluate(rq, rr, [m.ranx for m in metrics], make_comparable=False)
-    return {m: {q: float(v) for q, v in rr.scores[m.ranx].items()} for m in metrics}
+
+def _score_query(ranked: list[tuple[int, int]], ideal: list[int], metric: Metric) -> float:
+    """One measure from the (rank, grade) pairs of the retrieved relevant documents and every relevant grade
+    (descending). Sums run in rank order with log2, as trec_eval's do, so the values are bit-identical."""
+    k = metric.cutoff
+    if metric.measure == "ndcg":
+        dcg = 0.0
+        for rank, g in ranked:
+            if rank > k:
+                break
+            dcg += g / math.log2(rank + 1)
+        idcg = 0.0
+        for i, g in enumerate(ideal[:k]):
+            idcg += g / math.log2(i + 2)
+        return dcg / idcg if idcg > 0 else 0.0
+    if metric.measure == "recall":
+        return sum(1 for rank, _ in ranked if rank <= k) / len(ideal)
+    first = ranked[0][0] if ranked else 0
+    if metric.measure == "mrr":
+        return 1.0 / first if 0 < first <= k else 0.0
+    return 1.0 if 0 < first <= k else 0.0  # success
 
 
 def evaluate_run(run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]],
@@ -192,22 +231,20 @@ def evaluate_run(run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Map
     qids = tuple(qrels)
     missing = tuple(q for q in qids if not run.get(q))
     extra = sum(1 for q in run if q not in qrels)
-    # ranx sees only queries with at least one relevant document and a non-empty ranking; the rest score 0.
-    positives = {q: {d: int(g) for d, g in qrels[q].items() if g > 0} for q in qids}
-    evaluable = [q for q in qids if positives[q] and run.get(q)]
     scores = {m: np.zeros(len(qids), dtype=np.float64) for m in metrics}
-    if evaluable:
-        ranked = {}
-        for q in evaluable:
-            order = trec_order(run[q])
-            n = len(order)
-            ranked[q] = {d: float(n - i) for i, d in enumerate(order)}
-        per = _ranx_evaluate({q: positives[q] for q in evaluable}, ranked, metrics)
-        index = {q: i for i, q in enumerate(qids)}
+    for i, q in enumerate(qids):
+        docs = run.get(q)
+        if not docs:
+            continue
+        relevant = {d: g for d, g in qrels[q].items() if g > 0}
+        if not relevant:  # judged, but nothing relevant: 0, as in trec_eval
+            continue
+        ranked = relevant_ranks(docs, relevant)
+        if not ranked:
+            continue
+        ideal = sorted(relevant.values(), reverse=True)
         for m in metrics:
-            arr = scores[m]
-            for q, v in per[m].items():
-                arr[index[q]] = v
+            scores[m][i] = _score_query(ranked, ideal, m)
     return PerQueryScores(qids=qids, scores=scores, missing=missing, extra=extra, source=source)
 
 

@@ -98,7 +98,7 @@ def read_run(path: str | Path, validate: bool = True) -> Run:
 
 # ---------------------------------------------------------------------------------------------- manifests
 _PACKAGES = ("harness", "torch", "transformers", "sentence-transformers", "faiss-cpu", "faiss-gpu", "bm25s",
-             "PyStemmer", "elasticsearch", "numpy", "scipy", "ranx")
+             "PyStemmer", "elasticsearch", "numpy", "scipy", "numba")
 
 
 def package_versions() -> dict[str, str]:
