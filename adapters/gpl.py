@@ -27,7 +27,8 @@ class GPLSystem:
 
         from harness.dense import dense_retrieve, load_encoder, model_revision
         from harness.gpl.models import pick_device
-        from harness.gpl.pipeline import run_pipeline, timing
+        from harness.gpl.pipeline import run_pipeline
+        from harness.gpl.workdir import WorkDir
 
         result = run_pipeline(dataset, settings, ctx.cache_dir, ctx.seed)
         log.info("%s: work folder %s", dataset.key, result.work_dir)
@@ -41,6 +42,6 @@ class GPLSystem:
                   "teacher": f"{settings.teacher_kind}:{settings.teacher}", "miners": ",".join(settings.miners)}
         extra = {"work_dir": str(result.work_dir), "stages": result.stages, "qgen_dir": str(result.qgen_dir),
                  "n_generated_queries": result.n_queries, "queries_per_passage": result.queries_per_passage,
-                 "n_training_passages": result.n_passages, "timing": timing(result.work_dir),
+                 "n_training_passages": result.n_passages, "timing": WorkDir(result.work_dir).timing(),
                  "retrieval_seconds": round(time.time() - t0, 3)}
         return SystemOutput(run=run, models=models, extra=extra)

@@ -1,9 +1,7 @@
 """Figure data for GPL / R-GPL analyses, computed from training work folders and models.
 
-Everything here is a pure function returning a small dataclass (no plotting). Work folder layout (one GPL or
-R-GPL training): ``sources.json``, ``train-log.jsonl``, ``rounds/<step>/{manifest.json, hard-negatives.jsonl,
-negative-scores.jsonl}`` (round 0 = the initial negatives), ``model/`` (the adapted model), and the generated
-queries (``qgen-queries.jsonl``, in the work folder or in ``sources.json``'s ``qgen_dir``).
+Everything here is a pure function returning a small dataclass (no plotting). The work folders are read through
+:class:`harness.gpl.workdir.WorkDir` (the one owner of their layout).
 
 Model-dependent functions take an encoder (a SentenceTransformer, used through ``harness.dense``) and a teacher
 (anything with ``score(queries, passages, batch_size) -> np.ndarray``, the ``harness.gpl.teacher.Teacher``
@@ -12,142 +10,22 @@ protocol).
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
 from .errors import HarnessError
-from .fileio import read_json
+from .gpl.workdir import Negatives, WorkDir, jaccard
 
 
 class Scorer(Protocol):
     """The teacher protocol: raw relevance scores for aligned (query, passage) pairs."""
 
     def score(self, queries: list[str], passages: list[str], batch_size: int = 64) -> np.ndarray: ...
-
-
-# ---------------------------------------------------------------------------------------------- reading
-def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """``(line_no, object)`` for each non-blank line; malformed lines raise naming file and line."""
-    try:
-        fh = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise HarnessError(f"missing file: {path}") from None
-    with fh:
-        for no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise HarnessError(f"{path}:{no}: malformed JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise HarnessError(f"{path}:{no}: expected a JSON object, got {type(obj).__name__}")
-            yield no, obj
-
-
-def _field(path: Path, no: int, obj: dict, key: str, kind: type | tuple[type, ...]) -> Any:
-    if key not in obj:
-        raise HarnessError(f"{path}:{no}: missing field '{key}'")
-    val = obj[key]
-    if isinstance(val, bool) or not isinstance(val, kind):
-        raise HarnessError(f"{path}:{no}: field '{key}' has type {type(val).__name__}")
-    return val
-
-
-def check_work_dir(work_dir: str | os.PathLike) -> Path:
-    """The work folder as a Path, or a HarnessError saying why it is not one."""
-    p = Path(work_dir)
-    if not p.is_dir():
-        raise HarnessError(f"not a training work folder (no such directory): {p}")
-    if not (p / "sources.json").is_file() and not (p / "train-log.jsonl").is_file():
-        raise HarnessError(f"not a training work folder (no sources.json or train-log.jsonl): {p}")
-    return p
-
-
-def load_sources(work_dir: str | os.PathLike) -> dict:
-    """``sources.json`` of a work folder (dataset, student, teacher, miners, settings)."""
-    path = Path(work_dir) / "sources.json"
-    if not path.is_file():
-        raise HarnessError(f"missing file: {path}")
-    try:
-        obj = read_json(path)
-    except json.JSONDecodeError as e:
-        raise HarnessError(f"{path}: malformed JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(obj, dict):
-        raise HarnessError(f"{path}: expected a JSON object")
-    return obj
-
-
-def resolve_path(work_dir: str | os.PathLike, value: str | None) -> Path | None:
-    """A path recorded in ``sources.json``: absolute, relative to the work folder, or relative to the cwd."""
-    if not value:
-        return None
-    p = Path(value)
-    if p.is_absolute():
-        return p
-    return Path(work_dir) / p if (Path(work_dir) / p).exists() else p
-
-
-@dataclass
-class TrainLog:
-    """One entry per optimizer step, sorted by step (a resumed training's re-logged steps keep the last entry)."""
-
-    steps: np.ndarray  # int64 [n]
-    loss: np.ndarray  # float64 [n]
-    margin: np.ndarray  # float64 [n]; NaN where the log has no margin
-    lr: np.ndarray  # float64 [n]
-    round: np.ndarray  # int64 [n]: step at which the negatives in use were mined (0 = initial)
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-
-def load_train_log(work_dir: str | os.PathLike) -> TrainLog:
-    """Read ``train-log.jsonl``."""
-    path = Path(work_dir) / "train-log.jsonl"
-    rows: dict[int, tuple[float, float, float, int]] = {}
-    for no, obj in _jsonl(path):
-        step = _field(path, no, obj, "step", int)
-        loss = float(_field(path, no, obj, "loss", (int, float)))
-        margin = obj.get("margin_mean")
-        margin = float(margin) if isinstance(margin, (int, float)) and not isinstance(margin, bool) else math.nan
-        lr = obj.get("lr")
-        lr = float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else math.nan
-        rnd = obj.get("round", 0)
-        if isinstance(rnd, bool) or not isinstance(rnd, int):
-            raise HarnessError(f"{path}:{no}: field 'round' has type {type(rnd).__name__}")
-        rows[step] = (loss, margin, lr, rnd)
-    if not rows:
-        raise HarnessError(f"{path}: no training steps logged")
-    steps = np.array(sorted(rows), dtype=np.int64)
-    cols = list(zip(*(rows[s] for s in steps)))
-    return TrainLog(steps=steps, loss=np.array(cols[0], dtype=np.float64), margin=np.array(cols[1], dtype=np.float64),
-                    lr=np.array(cols[2], dtype=np.float64), round=np.array(cols[3], dtype=np.int64))
-
-
-def round_steps(work_dir: str | os.PathLike) -> list[int]:
-    """Steps of all rounds present under ``rounds/`` (0 = the initial negatives), ascending."""
-    root = Path(work_dir) / "rounds"
-    if not root.is_dir():
-        return []
-    return sorted(int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def remine_steps(work_dir: str | os.PathLike) -> list[int]:
-    """Steps at which the negatives were re-mined (``rounds/<step>/``, step > 0), else the log's round changes."""
-    steps = [s for s in round_steps(work_dir) if s > 0]
-    if steps:
-        return steps
-    if (Path(work_dir) / "train-log.jsonl").is_file():
-        return sorted({int(r) for r in load_train_log(work_dir).round if r > 0})
-    return []
 
 
 # ------------------------------------------------------------------------------------------------- EMA
@@ -185,13 +63,13 @@ class Curve:
     remines: list[int] = field(default_factory=list)
 
 
-def train_curve(work_dir: str | os.PathLike, label: str, column: str = "loss", span: int = 50) -> Curve:
-    """``column`` ("loss" or "margin") of ``train-log.jsonl`` with its EMA and the remine steps."""
-    log = load_train_log(work_dir)
+def train_curve(work: WorkDir, label: str, column: str = "loss", span: int = 50) -> Curve:
+    """``column`` ("loss" or "margin") of the training log with its EMA and the remine steps."""
+    log = work.train_log()
     raw = {"loss": log.loss, "margin": log.margin}[column]
     if not np.isfinite(raw).any():
-        raise HarnessError(f"{Path(work_dir) / 'train-log.jsonl'}: no '{'margin_mean' if column == 'margin' else column}' values logged")
-    return Curve(label=label, steps=log.steps, raw=raw, smooth=ema(raw, span), remines=remine_steps(work_dir))
+        raise HarnessError(f"{work.log_path}: no '{'margin_mean' if column == 'margin' else column}' values logged")
+    return Curve(label=label, steps=log.steps, raw=raw, smooth=ema(raw, span), remines=work.remine_steps())
 
 
 # ------------------------------------------------------------------------------------------ round stats
@@ -218,148 +96,31 @@ def _stats_from_scores(scores: np.ndarray) -> tuple[float, float, int]:
     return float(scores.mean()), float(scores.std()), n  # population std, as the round manifests record it
 
 
-def round_stats(work_dir: str | os.PathLike, source: str = "manifest") -> list[RoundStat]:
+def round_stats(work: WorkDir, source: str = "manifest") -> list[RoundStat]:
     """Mean, std and n of the teacher scores of each round's negatives, ascending by step.
 
-    ``source="manifest"`` reads ``rounds/<step>/manifest.json`` (``teacher_scores``), falling back to
-    ``negative-scores.jsonl`` for a round whose manifest lacks them; ``source="sample"`` always uses
-    ``negative-scores.jsonl`` (the fixed query sample, the same every round).
+    ``source="manifest"`` reads each round's manifest (``teacher_scores``), falling back to the round's teacher
+    scores of the sampled queries when the manifest lacks them; ``source="sample"`` always uses the sample (the
+    same queries every round).
     """
     if source not in ("manifest", "sample"):
         raise HarnessError(f"round stats source must be 'manifest' or 'sample', got '{source}'")
     out = []
-    for step in round_steps(work_dir):
-        folder = Path(work_dir) / "rounds" / str(step)
-        man: dict = {}
-        if (folder / "manifest.json").is_file():
-            try:
-                man = read_json(folder / "manifest.json")
-            except json.JSONDecodeError as e:
-                raise HarnessError(f"{folder / 'manifest.json'}: malformed JSON ({e.msg} at line {e.lineno})") from None
+    for rnd in work.rounds():
+        man = rnd.manifest() or {}
         ts = man.get("teacher_scores") if source == "manifest" else None
         if isinstance(ts, dict) and all(isinstance(ts.get(k), (int, float)) for k in ("mean", "std", "n")) and ts["n"] > 0:
             mean, std, n = float(ts["mean"]), float(ts["std"]), int(ts["n"])
-        elif (folder / "negative-scores.jsonl").is_file():
-            all_scores = np.concatenate(list(negative_scores_by_source(work_dir, step).by_source.values()) or [np.zeros(0)])
-            mean, std, n = _stats_from_scores(all_scores)
+        elif rnd.has_scores():
+            mean, std, n = _stats_from_scores(np.concatenate(list(rnd.scores().by_source.values()) or [np.zeros(0)]))
         else:
             continue  # a round without scores (e.g. still being written) is left out
         if n == 0:
             continue
         overlap = man.get("overlap_with_previous")
-        out.append(RoundStat(step=step, mean=mean, std=std, n=n, miner=str(man.get("miner", "")),
+        out.append(RoundStat(step=rnd.step, mean=mean, std=std, n=n, miner=str(man.get("miner", "")),
                              overlap_with_previous=float(overlap) if isinstance(overlap, (int, float)) else None))
     return out
-
-
-# ---------------------------------------------------------------------------------------- negatives
-@dataclass
-class NegativeScores:
-    """Teacher scores of one round's negatives for the fixed query sample, grouped by who mined them."""
-
-    step: int
-    by_source: dict[str, np.ndarray]  # source (miner name or "student") -> scores
-    qids: list[str]  # the sampled queries, in first-seen order
-    per_query: int  # largest number of negatives one query has from one source
-
-
-def _resolve_round(work_dir: str | os.PathLike, step: int | str) -> int:
-    steps = round_steps(work_dir)
-    if not steps:
-        raise HarnessError(f"no rounds under {Path(work_dir) / 'rounds'}")
-    if step in ("last", -1):
-        return steps[-1]
-    if step == "first-remine":
-        later = [s for s in steps if s > 0]
-        if not later:
-            raise HarnessError(f"{Path(work_dir)}: no remine rounds (only round 0)")
-        return later[0]
-    try:
-        step = int(step)
-    except (TypeError, ValueError):
-        raise HarnessError(f"round must be a step number, 'last' or 'first-remine', got '{step}'") from None
-    if step not in steps:
-        raise HarnessError(f"{Path(work_dir)}: no round {step}; rounds present: {', '.join(map(str, steps))}")
-    return step
-
-
-def negative_scores_by_source(work_dir: str | os.PathLike, round: int | str = 0) -> NegativeScores:
-    """Read ``rounds/<round>/negative-scores.jsonl`` (``round`` may be a step, "last" or "first-remine")."""
-    step = _resolve_round(work_dir, round)
-    path = Path(work_dir) / "rounds" / str(step) / "negative-scores.jsonl"
-    by: dict[str, list[float]] = {}
-    qids: dict[str, None] = {}
-    counts: dict[tuple[str, str], int] = {}
-    for no, obj in _jsonl(path):
-        qid = str(_field(path, no, obj, "qid", (str, int)))
-        src = str(_field(path, no, obj, "source", str))
-        score = float(_field(path, no, obj, "teacher_score", (int, float)))
-        by.setdefault(src, []).append(score)
-        qids.setdefault(qid)
-        counts[(qid, src)] = counts.get((qid, src), 0) + 1
-    if not by:
-        raise HarnessError(f"{path}: no scores")
-    return NegativeScores(step=step, by_source={k: np.array(v, dtype=np.float64) for k, v in by.items()},
-                          qids=list(qids), per_query=max(counts.values()))
-
-
-@dataclass
-class HardNegatives:
-    """One round's ``hard-negatives.jsonl``: positives and negatives per query."""
-
-    step: int
-    pos: dict[str, list[str]]
-    neg: dict[str, dict[str, list[str]]]  # qid -> source -> pids
-
-    def negatives(self, qid: str) -> list[str]:
-        """All negatives of a query, de-duplicated, in source order."""
-        seen: dict[str, None] = {}
-        for pids in self.neg.get(qid, {}).values():
-            for p in pids:
-                seen.setdefault(p)
-        return list(seen)
-
-
-def load_hard_negatives(work_dir: str | os.PathLike, round: int | str = 0) -> HardNegatives:
-    step = _resolve_round(work_dir, round)
-    path = Path(work_dir) / "rounds" / str(step) / "hard-negatives.jsonl"
-    pos: dict[str, list[str]] = {}
-    neg: dict[str, dict[str, list[str]]] = {}
-    for no, obj in _jsonl(path):
-        qid = str(_field(path, no, obj, "qid", (str, int)))
-        pos[qid] = [str(p) for p in _field(path, no, obj, "pos", list)]
-        negs = _field(path, no, obj, "neg", dict)
-        neg[qid] = {str(k): [str(p) for p in v] for k, v in negs.items() if isinstance(v, list)}
-    return HardNegatives(step=step, pos=pos, neg=neg)
-
-
-def load_generated_queries(work_dir: str | os.PathLike) -> dict[str, str]:
-    """``qgen-queries.jsonl`` from the work folder, else from ``sources.json``'s ``qgen_dir``."""
-    candidates = [Path(work_dir) / "qgen-queries.jsonl"]
-    if (Path(work_dir) / "sources.json").is_file():
-        qdir = resolve_path(work_dir, load_sources(work_dir).get("qgen_dir"))
-        if qdir is not None:
-            candidates.append(qdir / "qgen-queries.jsonl")
-    for path in candidates:
-        if path.is_file():
-            out = {}
-            for no, obj in _jsonl(path):
-                out[str(_field(path, no, obj, "_id", (str, int)))] = str(_field(path, no, obj, "text", str))
-            return out
-    raise HarnessError(f"no generated queries: looked for {' and '.join(str(c) for c in candidates)}")
-
-
-def load_training_corpus(work_dir: str | os.PathLike):
-    """``(Corpus, sha256)`` of the passages the training generated queries for and mined from
-    (``<qgen_dir>/corpus.jsonl``, GPL's generated-data layout), or None when the work folder does not record it."""
-    from .datasets import read_beir_corpus
-
-    if not (Path(work_dir) / "sources.json").is_file():
-        return None
-    qdir = resolve_path(work_dir, load_sources(work_dir).get("qgen_dir"))
-    if qdir is None or not (qdir / "corpus.jsonl").is_file():
-        return None
-    return read_beir_corpus(qdir / "corpus.jsonl")
 
 
 def passage_text(corpus, i: int) -> str:
@@ -367,17 +128,12 @@ def passage_text(corpus, i: int) -> str:
     return " ".join(x.strip() for x in (corpus.titles[i], corpus.texts[i]) if x and x.strip())
 
 
-def jaccard(a: Sequence[str], b: Sequence[str]) -> float:
-    sa, sb = set(a), set(b)
-    return len(sa & sb) / len(sa | sb) if sa or sb else 1.0
-
-
-def pick_changed_query(before: HardNegatives, after: HardNegatives, candidates: Sequence[str] | None = None) -> str:
+def pick_changed_query(before: Negatives, after: Negatives, candidates: Sequence[str] | None = None) -> str:
     """The query whose negatives changed most between two rounds (lowest Jaccard overlap; ties by qid)."""
-    qids = [q for q in (candidates if candidates is not None else after.neg) if q in before.neg and q in after.neg
-            and before.pos.get(q)]
+    qids = [q for q in (candidates if candidates is not None else after) if q in before and q in after
+            and before[q].pos]
     if not qids:
-        raise HarnessError(f"no query has negatives in both round {before.step} and round {after.step}")
+        raise HarnessError("no query has negatives in both rounds")
     return min(qids, key=lambda q: (jaccard(before.negatives(q), after.negatives(q)), q))
 
 

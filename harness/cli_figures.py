@@ -20,14 +20,14 @@ import typer
 
 from . import analysis as A
 from .errors import HarnessError
-
+from .gpl.workdir import WorkDir
 
 
 @dataclass
 class FigureRequest:
     out: Path
-    gpl: Path | None = None
-    rgpl: Path | None = None
+    gpl: WorkDir | None = None  # given as a path; resolved to the work folder by make_figures
+    rgpl: WorkDir | None = None
     only: list[int] | None = None
     dataset: str | None = None
     suite: str | None = None
@@ -65,11 +65,11 @@ class FigureReport:
     info: dict[int, str] = field(default_factory=dict)  # what a written figure shows, in one line
 
 
-def resolve_work_dir(value: str | os.PathLike) -> Path:
+def resolve_work_dir(value: str | os.PathLike) -> WorkDir:
     """A work folder, or a run's ``.trec`` / ``.manifest.json`` whose manifest records ``extra.work_dir``."""
     p = Path(value)
     if p.is_dir():
-        return A.check_work_dir(p)
+        return WorkDir.existing(p)
     if p.is_file():
         from .runs import manifest_path
 
@@ -80,7 +80,7 @@ def resolve_work_dir(value: str | os.PathLike) -> Path:
             raise HarnessError(f"{man}: not a readable run manifest ({type(e).__name__})") from None
         if not work:
             raise HarnessError(f"{man}: the manifest records no extra.work_dir (is it a GPL / R-GPL run?)")
-        return A.check_work_dir(work)
+        return WorkDir.existing(work)
     raise HarnessError(f"no such work folder or run file: {p}")
 
 
@@ -119,7 +119,7 @@ class _MemoTeacher:
         return np.array([self._memo[pair] for pair in zip(queries, passages)], dtype=np.float64)
 
 
-def _resolve_model_name(work_dir: Path, name: str) -> str:
+def _resolve_model_name(work: WorkDir, name: str) -> str:
     """A model named in ``sources.json``: ``local:<name>`` (resolved like the training does), a path relative to
     the work folder or the cwd, or a hub name."""
     if name.startswith("local:"):
@@ -128,7 +128,7 @@ def _resolve_model_name(work_dir: Path, name: str) -> str:
         except ImportError as e:
             raise HarnessError(f"cannot resolve model '{name}' ({e})") from None
         return resolve_model(name)
-    local = A.resolve_path(work_dir, name)
+    local = work.resolve(name)
     return str(local) if local is not None and local.exists() else name
 
 
@@ -162,14 +162,14 @@ class ModelContext:
         self._encoders: dict[str, object] = {}
 
     @cached_property
-    def ref_dir(self) -> Path:
+    def ref(self) -> WorkDir:
         return self.req.rgpl or self.req.gpl
 
     @cached_property
     def sources(self) -> dict:
-        src = A.load_sources(self.ref_dir)
+        src = self.ref.sources()
         if self.req.gpl and self.req.rgpl:
-            other = A.load_sources(self.req.gpl)
+            other = self.req.gpl.sources()
             for key in ("dataset", "corpus_fingerprint", "student"):
                 if src.get(key) != other.get(key):
                     raise HarnessError(f"the GPL and R-GPL work folders differ in sources.json '{key}' "
@@ -181,7 +181,7 @@ class ModelContext:
         settings = self.sources.get("settings") or {}
         sf = settings.get("score_function") or self.sources.get("score_function") or "dot"
         if sf not in ("dot", "cos"):
-            raise HarnessError(f"{self.ref_dir / 'sources.json'}: unknown score_function '{sf}'")
+            raise HarnessError(f"{self.ref.sources_path}: unknown score_function '{sf}'")
         return sf
 
     @cached_property
@@ -190,7 +190,7 @@ class ModelContext:
 
         key = self.req.dataset or self.sources.get("dataset")
         if not key:
-            raise HarnessError(f"{self.ref_dir / 'sources.json'} names no dataset; pass --dataset")
+            raise HarnessError(f"{self.ref.sources_path} names no dataset; pass --dataset")
         info = find_dataset_info(key, self.req.suite)
         ds = load_dataset(info, key, self.req.data_dir, allow_download=False)
         want = self.sources.get("corpus_fingerprint")
@@ -205,7 +205,7 @@ class ModelContext:
         kind = self.req.teacher_kind or (t.get("kind") if isinstance(t, dict) else None) or "cross-encoder"
         name = self.req.teacher or (t.get("name") if isinstance(t, dict) else t)
         if not name:
-            raise HarnessError(f"{self.ref_dir / 'sources.json'} names no teacher; pass --teacher")
+            raise HarnessError(f"{self.ref.sources_path} names no teacher; pass --teacher")
         try:
             return _MemoTeacher(self._load_teacher(kind, str(name)))
         except HarnessError:
@@ -233,15 +233,15 @@ class ModelContext:
             if which == "base":
                 student = self.sources.get("student")
                 if not student:
-                    raise HarnessError(f"{self.ref_dir / 'sources.json'} names no student model")
-                path = _resolve_model_name(self.ref_dir, str(student))
+                    raise HarnessError(f"{self.ref.sources_path} names no student model")
+                path = _resolve_model_name(self.ref, str(student))
                 msl = (self.sources.get("settings") or {}).get("max_seq_length")
                 self._encoders[which] = _load_model(path, "base model", self.req.device, int(msl) if msl else None)
             else:
                 work = {"gpl": self.req.gpl, "rgpl": self.req.rgpl}[which]
                 if work is None:
                     raise HarnessError(f"no --{which} work folder given")
-                model_dir = Path(work) / "model"
+                model_dir = work.model_dir
                 if not model_dir.is_dir():
                     raise HarnessError(f"no adapted model at {model_dir} (training not finished?)")
                 self._encoders[which] = _load_model(str(model_dir), f"{which.upper()} model", self.req.device)
@@ -255,9 +255,9 @@ class ModelContext:
     @cached_property
     def training_corpus(self):
         """``(Corpus, fingerprint)`` the training mined from (its generated-data corpus), else the dataset's."""
-        found = A.load_training_corpus(self.ref_dir)
-        if found is not None:
-            return found
+        generated = self.ref.generated()
+        if generated is not None and generated.corpus_path.is_file():
+            return generated.corpus()
         return self.dataset.corpus, self.dataset.corpus_fingerprint
 
     def corpus(self, kind: str = "training"):
@@ -280,7 +280,7 @@ def _figure1(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: 
     from .figures import fig1_teacher_scores_top100
 
     if req.queries == "generated":  # the training queries, over the passages the training mined from
-        pool, kind = A.load_generated_queries(ctx.ref_dir), "training"
+        pool, kind = ctx.ref.generated_queries(), "training"
     else:  # the dataset's test queries, over its whole corpus
         pool, kind = ctx.dataset.queries, "dataset"
     qids = A.sample_ids(list(pool), req.sample, req.seed)
@@ -297,22 +297,22 @@ def _figure1(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: 
 def _figure2(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: Path) -> list[Path]:
     from .figures import fig2_negatives_per_miner
 
-    ref = ctx.ref_dir
-    r0 = A.negative_scores_by_source(ref, 0)
+    ref = ctx.ref
+    r0 = ref.find_round(0).scores()
     groups: list[tuple[str, np.ndarray]] = [(miner_label(src), v) for src, v in sorted(r0.by_source.items())]
-    if req.rgpl is not None and A.remine_steps(req.rgpl):
-        last = A.negative_scores_by_source(req.rgpl, "last")
+    if req.rgpl is not None and req.rgpl.remine_steps():
+        last = req.rgpl.find_round("last").scores()
         if "student" in last.by_source:
             groups.append((f"R-GPL remined\n@ step {last.step}", last.by_source["student"]))
     subtitle = f"{len(r0.qids)} sampled queries, up to {r0.per_query} negatives per query and miner"
     try:
-        hn = A.load_hard_negatives(ref, 0)
-        pool = A.load_generated_queries(ref)
+        hn = ref.find_round(0).negatives()
+        pool = ref.generated_queries()
         missing = [q for q in r0.qids if q not in pool]
         if missing:
             raise HarnessError(f"query '{missing[0]}' of the negative-score sample is not among the generated queries")
         queries = {q: pool[q] for q in r0.qids}
-        exclude = {q: set(hn.pos.get(q, [])) for q in r0.qids}
+        exclude = {q: set(hn[q].pos) if q in hn else set() for q in r0.qids}
         for key, lab in ctx.adapted():
             groups.append((f"{lab} model\n(final)", ctx.topk(key, lab, queries, r0.per_query, exclude=exclude).flat()))
     except HarnessError as e:
@@ -349,35 +349,24 @@ def _figure4(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: 
     return fig4_margin(curves, stem, span=req.span)
 
 
-def _checkpoint_model(work: Path, step: int) -> Path | None:
-    """A loadable SentenceTransformer saved in ``checkpoints/step-<step>/`` (directly or under ``model/``)."""
-    base = work / "checkpoints" / f"step-{step}"
-    for cand in (base / "model", base):
-        if (cand / "modules.json").is_file() or (cand / "config_sentence_transformers.json").is_file():
-            return cand
-    return None
-
-
 def _figure5(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: Path) -> list[Path]:
     from .figures import fig5_projection
 
     if req.rgpl is None:
         raise HarnessError("needs an R-GPL work folder (--rgpl): GPL never re-mines")
-    after_step = A._resolve_round(req.rgpl, req.round)
+    after_step = req.rgpl.find_round(req.round).step
     if after_step == 0:
         raise HarnessError("--round must name a remine round (step > 0)")
-    steps = A.round_steps(req.rgpl)
-    before_step = max(s for s in steps if s < after_step)
-    before, after = A.load_hard_negatives(req.rgpl, before_step), A.load_hard_negatives(req.rgpl, after_step)
+    before_step = max(s for s in req.rgpl.round_steps() if s < after_step)
+    before, after = req.rgpl.round(before_step).negatives(), req.rgpl.round(after_step).negatives()
     if req.query is not None:
         qid = req.query
-        if qid not in before.neg or qid not in after.neg:
+        if qid not in before or qid not in after:
             raise HarnessError(f"query '{qid}' has no negatives in round {before_step} and round {after_step}")
     else:
-        sample_path = req.rgpl / "rounds" / "0" / "negative-scores.jsonl"
-        cands = A.negative_scores_by_source(req.rgpl, 0).qids if sample_path.is_file() else None
-        qid = A.pick_changed_query(before, after, cands)
-    pool = A.load_generated_queries(req.rgpl)
+        round0 = req.rgpl.round(0)
+        qid = A.pick_changed_query(before, after, round0.scores().qids if round0.has_scores() else None)
+    pool = req.rgpl.generated_queries()
     if qid not in pool:
         raise HarnessError(f"query '{qid}' is not among the generated queries")
     corpus = ctx.corpus("training")[0]
@@ -388,8 +377,8 @@ def _figure5(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: 
             raise HarnessError(f"passage '{bad[0]}' of query '{qid}' is not in the training corpus")
         return [A.passage_text(corpus, corpus.index[p]) for p in pids]
 
-    pos_t, before_t, after_t = texts(after.pos.get(qid) or before.pos[qid]), texts(before.negatives(qid)), texts(after.negatives(qid))
-    ckpt = _checkpoint_model(req.rgpl, after_step)
+    pos_t, before_t, after_t = texts(after[qid].pos or before[qid].pos), texts(before.negatives(qid)), texts(after.negatives(qid))
+    ckpt = req.rgpl.checkpoint_model(after_step)
     if ckpt is not None:
         encoder, where = _load_model(str(ckpt), f"checkpoint at step {after_step}", req.device), f"the model at step {after_step}"
     else:
@@ -419,10 +408,10 @@ def _figure6(req: FigureRequest, ctx: ModelContext, report: FigureReport, stem: 
     rgpl = A.round_stats(req.rgpl) if req.rgpl else []
     gpl = A.round_stats(req.gpl) if req.gpl else None
     if req.rgpl and not rgpl:
-        raise HarnessError(f"{req.rgpl / 'rounds'}: no round has teacher scores")
+        raise HarnessError(f"{req.rgpl.rounds_dir}: no round has teacher scores")
     report.info[6] = "rounds " + ", ".join(f"{r.step}: {r.mean:.3f} (n={r.n})" for r in rgpl or gpl or [])
-    last = max((int(A.load_train_log(w).steps[-1]) for w in (req.gpl, req.rgpl)
-                if w is not None and (w / "train-log.jsonl").is_file()), default=None)
+    last = max((int(w.train_log().steps[-1]) for w in (req.gpl, req.rgpl)
+                if w is not None and w.log_path.is_file()), default=None)
     return fig6_negative_relevance_per_round(rgpl, stem, gpl=gpl or None, error=req.error_bars, last_step=last)
 
 

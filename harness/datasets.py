@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import DataError, HarnessError
-from .fileio import atomic_open
+from .fileio import atomic_open, json_object
 from .registry import DatasetInfo
 
 
@@ -104,16 +104,6 @@ def _require(path: Path, what: str) -> Path:
     return path
 
 
-def _json_line(path: Path, no: int, line: str) -> dict:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}:{no}: malformed JSON ({e.msg} at column {e.colno})") from None
-    if not isinstance(obj, dict):
-        raise DataError(f"{path}:{no}: expected a JSON object, got {type(obj).__name__}")
-    return obj
-
-
 def _str_field(path: Path, no: int, obj: dict, key: str, required: bool = True) -> str:
     if key not in obj or obj[key] is None:
         if required:
@@ -153,7 +143,7 @@ def read_beir_corpus(path: Path) -> tuple[Corpus, str]:
     for no, line in lines:
         if not line.strip():
             continue
-        obj = _json_line(path, no, line)
+        obj = json_object(path, no, line)
         _add_doc(path, no, _str_field(path, no, obj, "_id"), seen, corpus,
                  _str_field(path, no, obj, "title", required=False), _str_field(path, no, obj, "text", required=False))
     if not corpus.ids:
@@ -169,7 +159,7 @@ def read_beir_queries(path: Path) -> tuple[dict[str, str], dict[str, int], str]:
     for no, line in lines:
         if not line.strip():
             continue
-        obj = _json_line(path, no, line)
+        obj = json_object(path, no, line)
         _add_query(path, no, _str_field(path, no, obj, "_id"), _str_field(path, no, obj, "text"), seen, queries)
     return queries, seen, lines.sha.hexdigest()
 
@@ -274,7 +264,7 @@ def read_lotte_qas(path: Path) -> tuple[dict[str, dict[str, int]], dict[tuple[st
     for no, line in lines:
         if not line.strip():
             continue
-        obj = _json_line(path, no, line)
+        obj = json_object(path, no, line)
         qid = _str_field(path, no, obj, "qid")
         pids = obj.get("answer_pids")
         if not isinstance(pids, list):

@@ -8,7 +8,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 
 @contextlib.contextmanager
@@ -39,6 +39,40 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def read_json(path: str | os.PathLike) -> Any:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def json_object(path: str | os.PathLike, no: int, line: str) -> dict:
+    """One JSON-lines line as an object; anything else is a DataError naming the file and line."""
+    from .errors import DataError
+
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{no}: malformed JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}:{no}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` for each non-blank line of a JSON-lines file."""
+    from .errors import DataError
+
+    try:
+        fh = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"missing file: {path}") from None
+    with fh:
+        for no, line in enumerate(fh, start=1):
+            if line.strip():
+                yield no, json_object(path, no, line)
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
+    """One JSON object per line, atomically."""
+    with atomic_open(path) as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:

@@ -86,4 +86,6 @@ def work_dir_of(manifest_path: Path) -> Path:
 
 
 def read_log(work: Path) -> list[dict]:
-    return [json.loads(l) for l in (work / "train-log.jsonl").read_text().splitlines() if l.strip()]
+    from harness.gpl.workdir import WorkDir
+
+    return WorkDir(work).log_rows()

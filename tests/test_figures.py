@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from harness import analysis as A
 from harness import figures as F
 from harness.errors import HarnessError
+from harness.gpl.workdir import WorkDir, jaccard
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -111,32 +112,32 @@ def test_train_log_remine_steps_and_curves(tmp_path):
     # a resumed training re-logs steps 249-250: the last entries win
     with open(work / "train-log.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps({"step": 250, "loss": 9.5, "margin_mean": 1.0, "lr": 1e-5, "round": 200}) + "\n\n")
-    log = A.load_train_log(work)
+    log = WorkDir(work).train_log()
     assert len(log) == 250 and list(log.steps[:3]) == [1, 2, 3] and log.loss[-1] == 9.5
     assert set(log.round.tolist()) == {0, 100, 200}
-    assert A.remine_steps(work) == [100, 200] and A.round_steps(work) == [0, 100, 200]
-    curve = A.train_curve(work, "R-GPL", "margin", span=50)
+    assert WorkDir(work).remine_steps() == [100, 200] and WorkDir(work).round_steps() == [0, 100, 200]
+    curve = A.train_curve(WorkDir(work), "R-GPL", "margin", span=50)
     np.testing.assert_allclose(curve.smooth, A.ema(log.margin, 50))
     assert curve.remines == [100, 200]
     # without rounds/ the steps come from the log's round column
     import shutil
 
     shutil.rmtree(work / "rounds")
-    assert A.remine_steps(work) == [100, 200]
+    assert WorkDir(work).remine_steps() == [100, 200]
     # a malformed line names file and line
     (work / "train-log.jsonl").write_text('{"step": 1, "loss": 0.5}\n{"step": 2, "loss": \n', encoding="utf-8")
     with pytest.raises(HarnessError, match=r"train-log.jsonl:2: malformed JSON"):
-        A.load_train_log(work)
+        WorkDir(work).train_log()
     (work / "train-log.jsonl").write_text('{"step": "1", "loss": 0.5}\n', encoding="utf-8")
     with pytest.raises(HarnessError, match=r"train-log.jsonl:1: field 'step'"):
-        A.load_train_log(work)
+        WorkDir(work).train_log()
 
 
 def test_round_stats_from_manifests_and_sample(tmp_path):
     pids, queries, positives = synthetic_ids()
     work = tmp_path / "rgpl"
     expected = write_work_dir(work, pids, queries, positives, remines=(100, 200))
-    stats = A.round_stats(work)
+    stats = A.round_stats(WorkDir(work))
     assert [s.step for s in stats] == [0, 100, 200]
     for s in stats:
         v = expected[s.step]
@@ -151,9 +152,9 @@ def test_round_stats_from_manifests_and_sample(tmp_path):
     man = json.loads(man_path.read_text())
     del man["teacher_scores"]
     man_path.write_text(json.dumps(man))
-    s100 = A.round_stats(work)[1]
+    s100 = A.round_stats(WorkDir(work))[1]
     assert s100.mean == pytest.approx(expected[100].mean()) and s100.n == expected[100].size
-    sample = A.round_stats(work, source="sample")
+    sample = A.round_stats(WorkDir(work), source="sample")
     assert [s.mean for s in sample] == pytest.approx([expected[s].mean() for s in (0, 100, 200)])
 
 
@@ -161,16 +162,17 @@ def test_negative_scores_hard_negatives_and_query_choice(tmp_path):
     pids, queries, positives = synthetic_ids()
     work = tmp_path / "rgpl"
     expected = write_work_dir(work, pids, queries, positives, remines=(100,))
-    ns = A.negative_scores_by_source(work, 0)
+    ns = WorkDir(work).find_round(0).scores()
     assert set(ns.by_source) == {"bm25", "dense-miner"} and ns.per_query == 5 and ns.qids == list(queries)
     assert ns.by_source["dense-miner"].mean() > ns.by_source["bm25"].mean()
     np.testing.assert_allclose(np.sort(np.concatenate(list(ns.by_source.values()))), np.sort(expected[0]))
-    last = A.negative_scores_by_source(work, "last")
+    last = WorkDir(work).find_round("last").scores()
     assert last.step == 100 and set(last.by_source) == {"student"}
     with pytest.raises(HarnessError, match="no round 7"):
-        A.negative_scores_by_source(work, 7)
-    before, after = A.load_hard_negatives(work, 0), A.load_hard_negatives(work, "first-remine")
-    assert after.step == 100 and before.pos["q3"] == ["d3"] and len(before.negatives("q3")) <= 10
+        WorkDir(work).find_round(7)
+    assert WorkDir(work).find_round("first-remine").step == 100
+    before, after = WorkDir(work).round(0).negatives(), WorkDir(work).round(100).negatives()
+    assert before["q3"].pos == ["d3"] and len(before.negatives("q3")) <= 10
     # q5 keeps exactly its old negatives, q2 changes completely, the rest partly: q2 is picked
     lines = [json.loads(x) for x in (work / "rounds/100/hard-negatives.jsonl").read_text().splitlines()]
     for row in lines:
@@ -180,10 +182,10 @@ def test_negative_scores_hard_negatives_and_query_choice(tmp_path):
         if row["qid"] == "q2":
             row["neg"] = {"student": [p for p in pids if p not in before.negatives("q2") and p != "d2"][:5]}
     _jsonl(work / "rounds/100/hard-negatives.jsonl", lines)
-    after = A.load_hard_negatives(work, 100)
-    assert A.jaccard(before.negatives("q5"), after.negatives("q5")) == 1.0
+    after = WorkDir(work).round(100).negatives()
+    assert jaccard(before.negatives("q5"), after.negatives("q5")) == 1.0
     assert A.pick_changed_query(before, after) == "q2"
-    assert 0 < A.jaccard(before.negatives("q1"), after.negatives("q1")) < 1
+    assert 0 < jaccard(before.negatives("q1"), after.negatives("q1")) < 1
     assert A.pick_changed_query(before, after, candidates=["q5", "q1"]) == "q1"
 
 
@@ -462,17 +464,18 @@ def test_figures_from_real_tiny_gpl_and_rgpl_trainings(shared_data, tmp_path_fac
         torch.set_num_threads(threads)
 
     # the analyses read the pipeline's own artifacts
-    assert A.remine_steps(rgpl) == [10, 20] and A.remine_steps(gpl) == []
+    gpl, rgpl = WorkDir(gpl), WorkDir(rgpl)
+    assert rgpl.remine_steps() == [10, 20] and gpl.remine_steps() == []
     stats = A.round_stats(rgpl)
     assert [s.step for s in stats] == [0, 10, 20] and all(s.n > 0 and math.isfinite(s.mean) for s in stats)
-    manifest0 = json.loads((rgpl / "rounds" / "0" / "manifest.json").read_text())
+    manifest0 = json.loads((rgpl.root / "rounds" / "0" / "manifest.json").read_text())
     assert stats[0].mean == pytest.approx(manifest0["teacher_scores"]["mean"])
-    assert set(A.negative_scores_by_source(rgpl, 10).by_source) == {"student"}
-    log = A.load_train_log(rgpl)
+    assert set(rgpl.round(10).scores().by_source) == {"student"}
+    log = rgpl.train_log()
     assert list(log.steps) == list(range(1, 31)) and sorted(set(log.round.tolist())) == [0, 10, 20]
 
     out = tmp_path / "figs"
-    res = _invoke(["figures", "--gpl", str(gpl), "--rgpl", str(rgpl), "--out", str(out), "--data-dir", world["data"],
+    res = _invoke(["figures", "--gpl", str(gpl.root), "--rgpl", str(rgpl.root), "--out", str(out), "--data-dir", world["data"],
                    "--sample", "8", "--k", "20", "--device", "cpu", "--batch-size", "32"])
     assert res.exit_code == 0, res.output
     assert "not made" not in res.output and "note:" not in res.output, res.output

@@ -13,7 +13,9 @@ from harness.gpl import labels as L
 from harness.gpl.mining import mine_bm25, run_miner, sub_corpus
 from harness.gpl.qgen import run_qgen, sample_passages
 from harness.gpl.settings import generation_plan
-from harness.gpl.stages import Stage, read_jsonl, read_negatives
+from harness.fileio import read_jsonl
+from harness.gpl.stages import Stage
+from harness.gpl.workdir import Negatives, QueryNegatives, Round, WorkDir
 from harness.gpl.teacher import load_teacher
 
 
@@ -49,7 +51,7 @@ def test_t5_generation_queries_per_passage_and_resume(world, tmp_path):
     run_qgen(stage, ds.corpus, idx, 3, s, seed=7)
     info = stage.info()
     assert info["n_generated"] == 3 * 40  # the generator was asked for 3 per passage
-    queries = {r["_id"]: r["text"] for r in read_jsonl(stage.dir / "qgen-queries.jsonl")}
+    queries = {r["_id"]: r["text"] for _, r in read_jsonl(stage.dir / "qgen-queries.jsonl")}
     lines = (stage.dir / "qgen-qrels" / "train.tsv").read_text().splitlines()
     assert lines[0] == "query-id\tcorpus-id\tscore"
     per_passage: dict[str, list[str]] = {}
@@ -107,7 +109,7 @@ def test_mining_takes_each_miners_top50_and_drops_positives(world, tmp_path):
     queries, qrels = _tiny_qgen(world, tmp_path, ds, s)
     st = Stage(tmp_path, "mine", {"m": 1})
     run_miner(st, world["miner"], "cos", ds.corpus, ds.corpus_fingerprint, queries, qrels, s, tmp_path / "emb")
-    mined = {r["qid"]: r["neg"] for r in read_jsonl(st.dir / "negatives.jsonl")}
+    mined = {r["qid"]: r["neg"] for _, r in read_jsonl(st.dir / "negatives.jsonl")}
     model = load_encoder(world["miner"], device="cpu")
     top = dense_retrieve(model, ds.corpus, queries, top_k=50, score_function="cos")
     bm25 = mine_bm25(ds.corpus, queries, qrels, 50)
@@ -144,17 +146,18 @@ def test_labels_are_teacher_margins_and_batches_follow_gpl(world, tmp_path):
     ds = load(world)
     s = build("gpl", base_sets(world, miners=f"{world['miner']},bm25"))
     queries, qrels = _tiny_qgen(world, tmp_path, ds, s)
-    negs = {}
+    negs = Negatives()
     for miner in (world["miner"], "bm25"):
         st = Stage(tmp_path, "mine", {"m": miner})
         run_miner(st, miner, "cos", ds.corpus, ds.corpus_fingerprint, queries, qrels, s, tmp_path / "emb")
-        for r in read_jsonl(st.dir / "negatives.jsonl"):
-            negs.setdefault(r["qid"], {"pos": qrels[r["qid"]], "neg": {}})["neg"][miner] = r["neg"]
+        for _, r in read_jsonl(st.dir / "negatives.jsonl"):
+            negs.setdefault(r["qid"], QueryNegatives(qrels[r["qid"]], {})).neg[miner] = r["neg"]
     teacher = load_teacher("cross-encoder", world["cross_encoder"], device="cpu", max_seq_length=64)
     space = L.Space(list(qrels), queries, ds.corpus)
-    L.write_round(tmp_path / "r0", step=0, negatives=negs, previous=None, space=space, teacher=teacher, settings=s,
+    r0 = Round(tmp_path / "r0", 0)
+    L.write_round(r0, negatives=negs, previous=None, space=space, teacher=teacher, settings=s,
                   seed=5, start=0, end=12, miner="x", checkpoint_fingerprint="-", mine_seconds=0.0, mode="replace")
-    rows = [l.split("\t") for l in (tmp_path / "r0" / "gpl-training-data.tsv").read_text().splitlines()]
+    rows = [l.split("\t") for l in r0.path(Round.TRAINING_TSV).read_text().splitlines()]
     assert len(rows) == 12 * 8
     margins = np.array([float(r[3]) for r in rows], dtype=np.float32)
     text = space.doc_text
@@ -166,22 +169,23 @@ def test_labels_are_teacher_margins_and_batches_follow_gpl(world, tmp_path):
         assert len({r[0] for r in batch}) == 8  # distinct queries per batch (an epoch-shuffled order)
         for q, p, n, _ in batch:
             assert p in qrels[q] and n not in qrels[q]
-            assert n in {d for lst in negs[q]["neg"].values() for d in lst}
+            assert n in negs.negatives(q)
     # the same seed gives the same tuples; another seed others
     again = L.sample_tuples(L.candidates(space, negs), 5, 0, 12, 8)
-    assert (again == L.load_round_tuples(tmp_path / "r0")["tuples"]).all()
+    assert (again == r0.tuples()["tuples"]).all()
     assert not (L.sample_tuples(L.candidates(space, negs), 6, 0, 12, 8) == again).all()
     # per_miner: a random miner, then one of its negatives
-    only_bm25 = {q: {"pos": v["pos"], "neg": {"bm25": v["neg"]["bm25"], "m": v["neg"][world["miner"]][:1]}}
-                 for q, v in negs.items()}
+    only_bm25 = Negatives({q: QueryNegatives(v.pos, {"bm25": v.neg["bm25"], "m": v.neg[world["miner"]][:1]})
+                           for q, v in negs.items()})
     t = L.sample_tuples(L.candidates(space, only_bm25), 5, 0, 40, 8, "per_miner")
-    first = {space.qindex[q]: space.corpus.index[v["neg"]["m"][0]] for q, v in only_bm25.items() if v["neg"]["m"]}
+    first = {space.qindex[q]: space.corpus.index[v.neg["m"][0]] for q, v in only_bm25.items() if v.neg["m"]}
     share = np.mean([first.get(int(q)) == int(n) for q, _, n in t])
     assert 0.35 < share < 0.7  # about half the negatives come from the one-item miner (uniform over the union: ~2%)
     t_gpl = L.sample_tuples(L.candidates(space, only_bm25), 5, 0, 40, 8, "gpl")
     assert np.mean([first.get(int(q)) == int(n) for q, _, n in t_gpl]) < 0.2
-    manifest = L.read_manifest(tmp_path / "r0")
-    assert manifest["teacher_scores"]["n"] == sum(1 for _ in read_jsonl(tmp_path / "r0" / "negative-scores.jsonl"))
+    manifest = r0.manifest()
+    assert manifest["teacher_scores"]["n"] == sum(len(v) for v in r0.scores().by_source.values()) > 0
+    assert manifest["n_negatives"] == sum(len(set(negs.negatives(q))) for q in negs)
 
 
 def test_changed_setting_recomputes_only_downstream_stages(world, tmp_path):
@@ -208,7 +212,7 @@ def test_changed_setting_recomputes_only_downstream_stages(world, tmp_path):
     assert fourth.stages["qgen"] == first.stages["qgen"] and fourth.stages["negatives"] != first.stages["negatives"]
     mine_dirs = sorted(p.name for p in (cache / "gpl" / "mine").iterdir())
     assert len(mine_dirs) == 2  # the BM25 miner's result was reused, not mined again
-    assert read_negatives(fourth.work_dir / "rounds" / "0" / "hard-negatives.jsonl")
+    assert WorkDir(fourth.work_dir).round(0).negatives().sources() == ["bm25"]
 
 
 def test_bad_settings_are_one_line_errors_naming_the_setting():

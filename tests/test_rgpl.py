@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from gpl_support import base_sets, build, cli, load, read_log, run_args, tiny_world, work_dir_of
-from harness.gpl.stages import read_negatives
+from harness.gpl.workdir import WorkDir
 
 K = 10
 
@@ -48,10 +48,10 @@ def reference(world, tmp_path_factory):
 def _train_corpus_and_qgen(work: Path):
     from harness.datasets import Corpus
     from harness.gpl.qgen import load_qgen
-    from harness.gpl.stages import read_jsonl
+    from harness.fileio import read_jsonl
 
     qgen_dir = Path(json.loads((work / "sources.json").read_text())["qgen_dir"])
-    rows = list(read_jsonl(qgen_dir / "corpus.jsonl"))
+    rows = [r for _, r in read_jsonl(qgen_dir / "corpus.jsonl")]
     corpus = Corpus([r["_id"] for r in rows], [r["title"] for r in rows], [r["text"] for r in rows])
     queries, qrels = load_qgen(qgen_dir)
     return corpus, queries, qrels
@@ -86,13 +86,13 @@ def test_remined_negatives_are_the_current_models_top50_without_positives(refere
         manifest = json.loads((work / "rounds" / str(step) / "manifest.json").read_text())
         assert manifest["checkpoint_fingerprint"] == model_fingerprint(model)  # mined with the weights of step k
         expected = mine_dense(model, corpus, queries, qrels, 50, "dot")
-        negs = read_negatives(work / "rounds" / str(step) / "hard-negatives.jsonl")
+        negs = WorkDir(work).round(step).negatives()
         assert set(negs) == set(qrels)
         for q, v in negs.items():
-            assert list(v["neg"]) == ["student"]  # replace: the initial miners are gone
-            assert v["neg"]["student"] == expected[q] and not set(v["neg"]["student"]) & set(qrels[q])
-    r0 = read_negatives(work / "rounds" / "0" / "hard-negatives.jsonl")
-    assert len(next(iter(r0.values()))["neg"]) == 2  # the initial round: two miners
+            assert list(v.neg) == ["student"]  # replace: the initial miners are gone
+            assert v.neg["student"] == expected[q] and not set(v.neg["student"]) & set(qrels[q])
+    r0 = WorkDir(work).round(0).negatives()
+    assert len(next(iter(r0.values())).neg) == 2  # the initial round: two miners
 
 
 def test_teacher_labels_the_remined_pairs(reference, world):
@@ -102,11 +102,11 @@ def test_teacher_labels_the_remined_pairs(reference, world):
     work = reference["work"]
     ds = load(world)
     _, queries, qrels = _train_corpus_and_qgen(work)
-    negs = read_negatives(work / "rounds" / "10" / "hard-negatives.jsonl")
+    negs = WorkDir(work).round(10).negatives()
     rows = [l.split("\t") for l in (work / "rounds" / "10" / "gpl-training-data.tsv").read_text().splitlines()]
     assert len(rows) == K * 8
     for q, p, n, _ in rows:
-        assert p in qrels[q] and n in negs[q]["neg"]["student"]
+        assert p in qrels[q] and n in negs[q].neg["student"]
     teacher = load_teacher("cross-encoder", world["cross_encoder"], device="cpu", max_seq_length=64)
     text = lambda d: doc_text(ds.corpus, ds.corpus.index[d])  # noqa: E731
     pos = teacher.score([queries[r[0]] for r in rows], [text(r[1]) for r in rows])
@@ -131,15 +131,15 @@ def test_union_mode_merges_and_remine_at_end(world, tmp_path):
     work = res.work_dir
     assert sorted(int(p.name) for p in (work / "rounds").iterdir()) == [0, 10, 20]  # 20 = the last step, by request
     corpus, queries, qrels = _train_corpus_and_qgen(work)
-    r0 = read_negatives(work / "rounds" / "0" / "hard-negatives.jsonl")
-    r10 = read_negatives(work / "rounds" / "10" / "hard-negatives.jsonl")
-    r20 = read_negatives(work / "rounds" / "20" / "hard-negatives.jsonl")
+    r0 = WorkDir(work).round(0).negatives()
+    r10 = WorkDir(work).round(10).negatives()
+    r20 = WorkDir(work).round(20).negatives()
     model10 = load_encoder(str(work / "checkpoints" / "step-10"), device="cpu", max_seq_length=64)
     mined10 = mine_dense(model10, corpus, queries, qrels, 50, "dot")
     for q in qrels:
-        assert {k: v for k, v in r10[q]["neg"].items() if k != "student"} == r0[q]["neg"]  # old negatives kept
-        assert r10[q]["neg"]["student"] == mined10[q]
-        assert set(r20[q]["neg"]["student"]) >= set(r10[q]["neg"]["student"])  # union accumulates
+        assert {k: v for k, v in r10[q].neg.items() if k != "student"} == r0[q].neg  # old negatives kept
+        assert r10[q].neg["student"] == mined10[q]
+        assert set(r20[q].neg["student"]) >= set(r10[q].neg["student"])  # union accumulates
     m20 = json.loads((work / "rounds" / "20" / "manifest.json").read_text())
     assert m20["mode"] == "union" and m20["n_tuples"] == 0  # mined at the end for analysis, not trained on
     log = read_log(work)
@@ -192,7 +192,7 @@ def test_rgpl_on_lotte_trains_once_per_domain(world, tmp_path):
     assert len(works) == 1  # the forum run reused the search run's training
     work = Path(works.pop())
     assert sorted(int(p.name) for p in (work / "rounds").iterdir()) == [0, 3]
-    negs = read_negatives(work / "rounds" / "3" / "hard-negatives.jsonl")
+    negs = WorkDir(work).round(3).negatives()
     for v in negs.values():  # top 5 of the 12 passages, minus the positive when it is among them
-        assert len(v["neg"]["student"]) in (4, 5) and not set(v["neg"]["student"]) & set(v["pos"])
+        assert len(v.neg["student"]) in (4, 5) and not set(v.neg["student"]) & set(v.pos)
     assert all(len(docs) == 10 for docs in read_run(paths[0]).values())

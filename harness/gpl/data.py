@@ -8,11 +8,10 @@ folder, and the next step reads it. The data position is the step number, restor
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from .labels import Space, load_round_tuples
+from .labels import Space
+from .workdir import WorkDir
 
 
 def round_of(step: int, remine_every: int) -> int:
@@ -21,17 +20,17 @@ def round_of(step: int, remine_every: int) -> int:
 
 
 class RoundData:
-    """Batches for training steps, built from ``rounds/<r>/tuples.npz`` (one round kept in memory)."""
+    """Batches for training steps, built from the rounds' labelled tuples (one round kept in memory)."""
 
-    def __init__(self, rounds_dir: Path, space: Space, remine_every: int, batch_size: int):
-        self.rounds_dir, self.space = Path(rounds_dir), space
+    def __init__(self, work: WorkDir, space: Space, remine_every: int, batch_size: int):
+        self.work, self.space = work, space
         self.remine_every, self.batch_size = remine_every, batch_size
         self._round: int | None = None
         self._data: dict | None = None
 
     def _load(self, r: int) -> dict:
         if self._round != r:
-            data = load_round_tuples(self.rounds_dir / str(r))
+            data = self.work.round(r).tuples()
             start, end, bs = (int(x) for x in data["steps"])
             if bs != self.batch_size:
                 raise RuntimeError(f"round {r} was sampled with batch size {bs}, training uses {self.batch_size}")

@@ -13,7 +13,6 @@ Labels: ``margin = T(q, pos) - T(q, neg)`` by the teacher; each distinct (query,
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -22,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import Corpus
-from ..fileio import atomic_open, stable_hash, write_json
+from ..fileio import atomic_open, stable_hash
 from ..progress import progress_iter
 from .faults import fault_point
 from .qgen import doc_text, seed_for
-from .stages import Negatives, write_jsonl, write_negatives
+from .workdir import Negatives, QueryNegatives, Round
 
 log = logging.getLogger("harness")
 
@@ -68,10 +67,11 @@ def candidates(space: Space, negatives: Negatives) -> Candidates:
     def ids(lst: list[str]) -> list[int]:
         return [i for i in map(get, lst) if i is not None]
 
+    empty = QueryNegatives([], {})
     for qi, qid in enumerate(space.qids):
-        entry = negatives.get(qid, {"pos": [], "neg": {}})
-        p = np.array(ids(entry["pos"]), dtype=np.int64)
-        raw = [ids(lst) for lst in entry["neg"].values()]
+        entry = negatives.get(qid, empty)
+        p = np.array(ids(entry.pos), dtype=np.int64)
+        raw = [ids(lst) for lst in entry.neg.values()]
         lists = [np.array(lst, dtype=np.int64) for lst in raw]
         u = np.array(list(dict.fromkeys(i for lst in raw for i in lst)), dtype=np.int64)
         pos.append(p)
@@ -150,19 +150,6 @@ def label_tuples(teacher, space: Space, tuples: np.ndarray, parts_dir: Path, bat
     return s[:len(tuples)], s[len(tuples):]
 
 
-def write_training_data(round_dir: Path, space: Space, tuples: np.ndarray, pos_s: np.ndarray, neg_s: np.ndarray,
-                        start: int, end: int, batch_size: int) -> None:
-    """``tuples.npz`` (read by training) and GPL's ``gpl-training-data.tsv`` (qid, pos pid, neg pid, margin)."""
-    margin = (pos_s - neg_s).astype(np.float32)
-    with atomic_open(round_dir / "tuples.npz", "wb") as fh:
-        np.savez(fh, tuples=tuples, pos_score=pos_s, neg_score=neg_s, margin=margin,
-                 steps=np.array([start, end, batch_size], dtype=np.int64))
-    ids = space.corpus.ids
-    with atomic_open(round_dir / "gpl-training-data.tsv") as fh:
-        for (q, p, n), m in zip(tuples.tolist(), margin.tolist()):
-            fh.write(f"{space.qids[q]}\t{ids[p]}\t{ids[n]}\t{m}\n")
-
-
 def stats(values: np.ndarray) -> dict:
     v = np.asarray(values, dtype=np.float64)
     if not len(v):
@@ -170,20 +157,6 @@ def stats(values: np.ndarray) -> dict:
     qs = np.quantile(v, [0.05, 0.25, 0.5, 0.75, 0.95])
     return {"mean": float(v.mean()), "std": float(v.std()), "n": int(len(v)),
             **{k: float(x) for k, x in zip(("q05", "q25", "q50", "q75", "q95"), qs)}}
-
-
-def union_set(entry: dict) -> set[str]:
-    return {d for lst in entry["neg"].values() for d in lst}
-
-
-def mean_jaccard(a: Negatives, b: Negatives) -> float | None:
-    """Mean over the queries of both of |A ∩ B| / |A ∪ B| of their negative sets (built one query at a time)."""
-    vals = []
-    for q, entry in a.items():
-        if q in b:
-            sa, sb = union_set(entry), union_set(b[q])
-            vals.append(len(sa & sb) / len(sa | sb) if (sa or sb) else 1.0)
-    return float(np.mean(vals)) if vals else None
 
 
 def score_sample_qids(qids: list[str], n: int, seed: int) -> list[str]:
@@ -197,7 +170,7 @@ def score_sample_qids(qids: list[str], n: int, seed: int) -> list[str]:
 def negative_scores(teacher, space: Space, negatives: Negatives, sample: list[str], parts_dir: Path,
                     batch_size: int = 64) -> list[dict]:
     rows = [(qid, src, pid) for qid in sample if qid in negatives
-            for src, lst in negatives[qid]["neg"].items() for pid in lst if pid in space.corpus.index]
+            for src, lst in negatives[qid].neg.items() for pid in lst if pid in space.corpus.index]
     if not rows:
         return []
     q = np.array([space.qindex[r[0]] for r in rows], dtype=np.int64)
@@ -206,51 +179,33 @@ def negative_scores(teacher, space: Space, negatives: Negatives, sample: list[st
     return [{"qid": qid, "source": src, "pid": pid, "teacher_score": float(x)} for (qid, src, pid), x in zip(rows, s.tolist())]
 
 
-def write_round(round_dir: Path, *, step: int, negatives: Negatives, previous: Negatives | None, space: Space,
+def write_round(rnd: Round, *, negatives: Negatives, previous: Negatives | None, space: Space,
                 teacher, settings, seed: int, start: int, end: int, miner: str, checkpoint_fingerprint: str,
                 mine_seconds: float, mode: str) -> dict:
-    """All artifacts of one round; ``manifest.json`` is written last and marks the round complete."""
-    round_dir.mkdir(parents=True, exist_ok=True)
-    write_negatives(round_dir / "hard-negatives.jsonl", negatives)
+    """All artifacts of one round; its manifest is written last and marks the round complete."""
+    rnd.write_negatives(negatives)
     t0 = time.time()
     cands = candidates(space, negatives)
     tuples = sample_tuples(cands, seed, start, end, settings.batch_size, settings.neg_sampling) if end > start \
         else np.zeros((0, 3), dtype=np.int64)
-    pos_s, neg_s = label_tuples(teacher, space, tuples, round_dir / "label-parts", settings.teacher_batch_size)
-    write_training_data(round_dir, space, tuples, pos_s, neg_s, start, end, settings.batch_size)
-    fault_point("round", step)
+    pos_s, neg_s = label_tuples(teacher, space, tuples, rnd.label_parts, settings.teacher_batch_size)
+    rnd.write_tuples(tuples, pos_s, neg_s, start, end, settings.batch_size, space.qids, space.corpus.ids)
+    fault_point("round", rnd.step)
     label_seconds = time.time() - t0
     t1 = time.time()
     sample = score_sample_qids(space.qids, settings.score_sample_queries, seed)
-    sample_rows = negative_scores(teacher, space, negatives, sample, round_dir / "label-parts",
-                                  settings.teacher_batch_size)
-    write_jsonl(round_dir / "negative-scores.jsonl", sample_rows)
+    sample_rows = negative_scores(teacher, space, negatives, sample, rnd.label_parts, settings.teacher_batch_size)
+    rnd.write_scores(sample_rows)
     sample_seconds = time.time() - t1
-    n_neg = sum(len(union_set(v)) for v in negatives.values())
     manifest = {
-        "step": step, "checkpoint_fingerprint": checkpoint_fingerprint, "seconds": round(mine_seconds, 3),
+        "step": rnd.step, "checkpoint_fingerprint": checkpoint_fingerprint, "seconds": round(mine_seconds, 3),
         "label_seconds": round(label_seconds, 3), "sample_seconds": round(sample_seconds, 3),
-        "n_queries": sum(1 for v in negatives.values() if any(v["neg"].values())), "n_negatives": n_neg,
+        "n_queries": negatives.n_queries_with_negatives(), "n_negatives": negatives.n_negatives(),
         "miner": miner, "teacher_scores": stats(np.array([r["teacher_score"] for r in sample_rows])),
-        "overlap_with_previous": mean_jaccard(negatives, previous) if previous is not None else None,
+        "overlap_with_previous": negatives.mean_jaccard(previous) if previous is not None else None,
         "mode": mode, "train_steps": [start, end], "n_tuples": int(len(tuples)),
         "label_margins": stats(pos_s - neg_s), "sample_queries": len(sample),
-        "sources": sorted({s for v in negatives.values() for s in v["neg"]}),
+        "sources": negatives.sources(),
     }
-    write_json(round_dir / "manifest.json", manifest)
+    rnd.write_manifest(manifest)
     return manifest
-
-
-def load_round_tuples(round_dir: Path) -> dict:
-    with np.load(round_dir / "tuples.npz") as z:
-        return {k: z[k] for k in z.files}
-
-
-def read_manifest(round_dir: Path) -> dict | None:
-    p = round_dir / "manifest.json"
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text())
-    except json.JSONDecodeError:
-        return None

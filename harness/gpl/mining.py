@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import Corpus
-from ..fileio import stable_hash
+from ..fileio import read_jsonl, stable_hash, write_jsonl
 from .models import pick_device, resolve_model
-from .stages import Negatives, Stage, read_jsonl, write_jsonl, write_negatives
+from .stages import Stage
+from .workdir import Negatives, QueryNegatives, Round
 
 
 def sub_corpus(corpus: Corpus, indices: np.ndarray) -> Corpus:
@@ -85,15 +86,15 @@ def run_miner(stage: Stage, miner: str, score_function: str, corpus: Corpus, cor
 
 
 def load_miner(stage: Stage) -> dict[str, list[str]]:
-    return {row["qid"]: row["neg"] for row in read_jsonl(stage.dir / "negatives.jsonl")}
+    return {row["qid"]: row["neg"] for _, row in read_jsonl(stage.dir / "negatives.jsonl")}
 
 
 def combine(stage: Stage, miners: list[tuple[str, Stage]], qrels: dict[str, list[str]]) -> None:
     """GPL's ``hard-negatives.jsonl`` from the per-miner results."""
     stage.start()
     per_miner = {name: load_miner(s) for name, s in miners}
-    negatives: Negatives = {q: {"pos": list(pos), "neg": {name: per_miner[name].get(q, []) for name, _ in miners}}
-                            for q, pos in qrels.items()}
-    write_negatives(stage.dir / "hard-negatives.jsonl", negatives)
+    negatives = Negatives({q: QueryNegatives(list(pos), {name: per_miner[name].get(q, []) for name, _ in miners})
+                           for q, pos in qrels.items()})
+    Round(stage.dir, 0).write_negatives(negatives)
     stage.finish(miners=[name for name, _ in miners], n_queries=len(negatives),
                  mining_seconds=sum(s.info().get("mining_seconds", 0.0) for _, s in miners))

@@ -13,20 +13,20 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..datasets import Dataset
-from ..fileio import read_json, stable_hash, write_json
+from ..fileio import stable_hash
 from .data import RoundData
 from .labels import Space, write_round
 from .mining import combine, run_miner, sub_corpus, sub_corpus_fingerprint
 from .models import pick_device, resolve_model, source_fingerprint
 from .qgen import load_qgen, run_qgen, sample_passages
 from .settings import generation_plan
-from .stages import Stage, link_or_copy, read_negatives
+from .stages import Stage, link_or_copy
 from .teacher import load_teacher
-from .training import TrainingJob, read_log, run_training
+from .training import TrainingJob, run_training
+from .workdir import Round, WorkDir
 
 log = logging.getLogger("harness")
 
-ROUND_FILES = ("hard-negatives.jsonl", "manifest.json", "negative-scores.jsonl", "tuples.npz", "gpl-training-data.tsv")
 TRAIN_KEYS = ("student", "max_seq_length", "score_function", "steps", "batch_size", "learning_rate", "warmup_steps",
               "weight_decay", "max_grad_norm", "amp")
 REMINE_KEYS = ("remine_every", "remine_mode", "remine_at_end", "remine_warmup_restart", "remine_model",
@@ -106,7 +106,7 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
     negs = Stage(root, "negatives", {"miners": [(m, st.key) for m, st in miner_stages]})
     if not negs.done:
         combine(negs, miner_stages, qrels)
-    negatives = read_negatives(negs.dir / "hard-negatives.jsonl")
+    negatives = Round(negs.dir, 0).negatives()
 
     # 3. round 0: training tuples of the first round, labelled by the teacher
     space = Space(list(qrels), queries, corpus)
@@ -120,7 +120,7 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
         log.info("pseudo-labelling %d steps x %d tuples with %s", end0, s.batch_size, s.teacher)
         labels.start()
         miner_fp = stable_hash([st.inputs["source"] for _, st in miner_stages])
-        write_round(labels.dir, step=0, negatives=negatives, previous=None, space=space, teacher=teacher_factory(),
+        write_round(Round(labels.dir, 0), negatives=negatives, previous=None, space=space, teacher=teacher_factory(),
                     settings=s, seed=seed, start=0, end=end0, miner="+".join(s.miners),
                     checkpoint_fingerprint=miner_fp, mine_seconds=negs.info().get("mining_seconds", 0.0),
                     mode=getattr(s, "remine_mode", "replace"))
@@ -135,35 +135,31 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
         train_inputs["remining"]["score_function"] = s.remine_function()
         train_inputs["remining"]["model_source"] = source_fingerprint(s.remine_model) if s.remine_model != "student" else "student"
     train = Stage(root, "train", train_inputs)
-    work = train.start()
-    for name in ROUND_FILES:
-        if not (work / "rounds" / "0" / name).is_file():
-            link_or_copy(labels.dir / name, work / "rounds" / "0" / name)
-    write_json(work / "sources.json", {
+    work = WorkDir(train.start())
+    round0, labelled = work.round(0), Round(labels.dir, 0)
+    for name in Round.FILES:
+        if not round0.path(name).is_file():
+            link_or_copy(labelled.path(name), round0.path(name))
+    work.write_sources({
         "dataset": dataset.key, "corpus_fingerprint": corpus_fp, "qgen_dir": str(qgen.dir),
         "mining_dir": str(negs.dir), "labels_dir": str(labels.dir), "student": s.student,
         "teacher": {"kind": s.teacher_kind, "name": s.teacher}, "miners": list(s.miners), "settings": values,
         "seed": seed, "stages": {"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
         "n_training_passages": int(n_pass), "queries_per_passage": qpp, "n_queries": len(queries)})
     device = pick_device(s.device)
-    job = TrainingJob(work_dir=work, settings=s, round_data=RoundData(work / "rounds", space, remine_every, s.batch_size),
+    job = TrainingJob(work=work, settings=s, round_data=RoundData(work, space, remine_every, s.batch_size),
                       seed=seed, device=device, remine_every=remine_every,
                       remine_at_end=getattr(s, "remine_at_end", False),
                       warmup_restart=getattr(s, "remine_warmup_restart", False))
     if remine_every:
         from .remining import Reminer
 
-        job.remine = Reminer(work_dir=work, settings=s, space=space, train_corpus=train_corpus, qrels=qrels,
+        job.remine = Reminer(work=work, settings=s, space=space, train_corpus=train_corpus, qrels=qrels,
                              seed=seed, teacher_factory=teacher_factory)
-    log.info("training in %s", work)
+    log.info("training in %s", work.root)
     model_dir = run_training(job, resolve_model(s.student))
     if not train.done:
-        train.finish(final_loss=(read_log(job.log_path) or [{}])[-1].get("loss"))
-    return PipelineResult(work_dir=work, model_dir=model_dir,
+        train.finish(final_loss=(work.log_rows() or [{}])[-1].get("loss"))
+    return PipelineResult(work_dir=work.root, model_dir=model_dir,
                           stages={"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
                           qgen_dir=qgen.dir, n_queries=len(queries), queries_per_passage=qpp, n_passages=int(n_pass))
-
-
-def timing(work_dir: Path) -> dict:
-    p = work_dir / "timing.json"
-    return read_json(p) if p.is_file() else {}

@@ -19,10 +19,11 @@ import numpy as np
 
 from ..datasets import Corpus
 from ..errors import HarnessError
-from ..fileio import atomic_open, stable_hash
+from ..fileio import atomic_open, read_jsonl, stable_hash, write_jsonl
 from ..progress import progress_iter
 from .models import pick_device, resolve_model
-from .stages import Stage, read_jsonl, write_jsonl, write_qrels, write_queries
+from .stages import Stage
+from .workdir import GeneratedData
 
 log = logging.getLogger("harness")
 
@@ -163,7 +164,7 @@ def run_qgen(stage: Stage, corpus: Corpus, indices: np.ndarray, qpp: int, settin
     qrels: dict[str, list[str]] = {}
     raw_count = 0
     for c in range(len(chunks)):
-        for row in read_jsonl(parts / f"{c:06d}.jsonl"):
+        for _, row in read_jsonl(parts / f"{c:06d}.jsonl"):
             raw_count += len(row["queries"])
             for q in dedup(row["queries"]):
                 qid = f"genQ{len(queries) + 1}"
@@ -171,18 +172,18 @@ def run_qgen(stage: Stage, corpus: Corpus, indices: np.ndarray, qpp: int, settin
                 qrels[qid] = [row["pid"]]
     if not queries:
         raise HarnessError(f"query generation with '{settings.generator}' produced no queries")
-    with atomic_open(out / "corpus.jsonl") as fh:
+    data = GeneratedData(out)
+    with atomic_open(data.corpus_path) as fh:
         for i in indices:
             i = int(i)
             fh.write(json.dumps({"_id": corpus.ids[i], "title": corpus.titles[i], "text": corpus.texts[i]},
                                 ensure_ascii=False) + "\n")
-    write_queries(out / "qgen-queries.jsonl", queries)
-    write_qrels(out / "qgen-qrels" / "train.tsv", qrels)
+    data.write_queries(queries)
+    data.write_qrels(qrels)
     stage.finish(n_passages=len(indices), queries_per_passage=qpp, n_generated=raw_count, n_queries=len(queries),
                  generator=settings.generator)
 
 
 def load_qgen(stage_dir: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
-    from .stages import read_qrels, read_queries
-
-    return read_queries(stage_dir / "qgen-queries.jsonl"), read_qrels(stage_dir / "qgen-qrels" / "train.tsv")
+    data = GeneratedData(stage_dir)
+    return data.queries(), data.qrels()

@@ -14,21 +14,20 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from ..datasets import Corpus
-from .labels import Space, read_manifest, write_round
+from .labels import Space, write_round
 from .mining import mine_dense
 from .models import pick_device, resolve_model, safe_name
-from .stages import Negatives, read_negatives
+from .workdir import Negatives, QueryNegatives, WorkDir
 
 log = logging.getLogger("harness")
 
 
 @dataclass
 class Reminer:
-    work_dir: Path
+    work: WorkDir
     settings: object  # RGPLSettings
     space: Space
     train_corpus: Corpus
@@ -65,14 +64,14 @@ class Reminer:
         from ..dense import model_fingerprint
 
         s = self.settings
-        round_dir = self.work_dir / "rounds" / str(step)
+        rnd = self.work.round(step)
         model = self.miner_model(student)
         fingerprint = model_fingerprint(model)
-        done = read_manifest(round_dir)
+        done = rnd.manifest()
         if done is not None and done.get("checkpoint_fingerprint") == fingerprint:
             log.info("round %d: already mined with these weights, reused", step)
             return
-        previous = read_negatives(self.work_dir / "rounds" / str(self.previous_round(step)) / "hard-negatives.jsonl")
+        previous = self.work.round(self.previous_round(step)).negatives()
         t0 = time.time()
         queries = {q: self.space.queries[q] for q in self.qrels}
         mined = mine_dense(model, self.train_corpus, queries, self.qrels, s.remine_top_k, s.remine_function(),
@@ -80,7 +79,7 @@ class Reminer:
         mine_seconds = time.time() - t0
         negatives = merge(previous, mined, self.qrels, self.source_name, s.remine_mode)
         end = min(step + s.remine_every, s.steps) if step < s.steps else step
-        m = write_round(round_dir, step=step, negatives=negatives, previous=previous, space=self.space,
+        m = write_round(rnd, negatives=negatives, previous=previous, space=self.space,
                         teacher=self.teacher(), settings=s, seed=self.seed, start=step, end=end,
                         miner=self.source_name, checkpoint_fingerprint=fingerprint, mine_seconds=mine_seconds,
                         mode=s.remine_mode)
@@ -92,13 +91,13 @@ def merge(previous: Negatives, mined: dict[str, list[str]], qrels: dict[str, lis
           mode: str) -> Negatives:
     """``replace``: only the new lists; ``union``: the previous round's lists plus the new ones (merged into the
     same source's list when it is already there, new ids first)."""
-    out: Negatives = {}
+    out = Negatives()
     for q, pos in qrels.items():
         new = mined.get(q, [])
         if mode == "union":
-            neg = {src: list(lst) for src, lst in previous.get(q, {"neg": {}})["neg"].items()}
+            neg = {src: list(lst) for src, lst in (previous[q].neg if q in previous else {}).items()}
             neg[source] = list(dict.fromkeys(new + neg.get(source, [])))
         else:
             neg = {source: list(new)}
-        out[q] = {"pos": list(pos), "neg": neg}
+        out[q] = QueryNegatives(list(pos), neg)
     return out

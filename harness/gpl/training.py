@@ -12,24 +12,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..fileio import atomic_open, read_json, write_json
+from ..fileio import read_json, write_json
 from .data import RoundData, round_of
 from .faults import fault_point
+from .workdir import WorkDir
 
 log = logging.getLogger("harness")
-
-CHECKPOINT_RE = re.compile(r"^step-(\d+)$")
-
 
 class LinearWarmup:
     """LR factor: linear warm-up over ``warmup`` steps, then linear decay to 0 at ``total`` (GPL's WarmupLinear).
@@ -103,7 +99,7 @@ def _callback_base():
 class TrainingJob:
     """Everything one training run needs; ``remine`` (R-GPL) is called at steps k, 2k, ... when set."""
 
-    work_dir: Path
+    work: WorkDir
     settings: object
     round_data: RoundData
     seed: int
@@ -111,69 +107,20 @@ class TrainingJob:
     remine_every: int = 0
     remine_at_end: bool = False
     warmup_restart: bool = False
-    remine: Callable[[int, object], None] | None = None  # (step, model) -> None; writes rounds/<step>/
+    remine: Callable[[int, object], None] | None = None  # (step, model) -> None; writes the round of ``step``
     timing: dict = field(default_factory=lambda: {"train_seconds": 0.0})
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        return self.work_dir / "checkpoints"
-
-    @property
-    def log_path(self) -> Path:
-        return self.work_dir / "train-log.jsonl"
-
-
-def latest_checkpoint(checkpoints_dir: Path) -> Path | None:
-    """The newest complete ``step-<n>`` folder."""
-    if not checkpoints_dir.is_dir():
-        return None
-    found = []
-    for p in checkpoints_dir.iterdir():
-        m = CHECKPOINT_RE.match(p.name)
-        if m and (p / "gpl_state.json").is_file() and (p / "trainer_state.json").is_file():
-            found.append((int(m.group(1)), p))
-    return max(found)[1] if found else None
-
-
-def truncate_log(path: Path, last_step: int) -> None:
-    """Keep the log lines of steps <= ``last_step`` (a resumed run rewrites the rest)."""
-    if not path.is_file():
-        return
-    keep = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill
-            if row.get("step", 0) <= last_step:
-                keep.append(line if line.endswith("\n") else line + "\n")
-    with atomic_open(path) as fh:
-        fh.writelines(keep)
-
-
-def read_log(path: Path) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                rows.append(json.loads(line))
-    return rows
 
 
 def _callbacks(job: TrainingJob, trainer_ref: dict):
     Base = _callback_base()
 
     class StepLog(Base):
-        """Appends one line per optimizer step to ``train-log.jsonl`` and accounts training time."""
+        """Appends one line per optimizer step to the training log and accounts training time."""
 
         def on_step_end(self, args, state, control, **kw):
             trainer = trainer_ref["trainer"]
-            rec = trainer.step_record
             job.timing["train_seconds"] += time.time() - trainer.step_started
-            with open(job.log_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(rec) + "\n")
-                fh.flush()
+            job.work.append_log(trainer.step_record)
             fault_point("step", state.global_step)
             return control
 
@@ -194,16 +141,14 @@ def _callbacks(job: TrainingJob, trainer_ref: dict):
             src = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if not src.is_dir():
                 return control
-            write_json(src / "gpl_state.json", {
+            write_json(src / WorkDir.CHECKPOINT_STATE, {
                 "step": state.global_step, "round": round_of(state.global_step, job.remine_every),
                 "train_seconds": job.timing["train_seconds"], "seed": job.seed})
-            dst = job.checkpoints_dir / f"step-{state.global_step}"
+            dst = job.work.checkpoint(state.global_step)
             if dst.exists():
                 shutil.rmtree(dst)
             os.replace(src, dst)
-            done = sorted((int(CHECKPOINT_RE.match(p.name).group(1)), p) for p in job.checkpoints_dir.iterdir()
-                          if CHECKPOINT_RE.match(p.name))
-            for _, old in done[:-job.settings.keep_checkpoints]:
+            for _, old in job.work.checkpoints()[:-job.settings.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
             write_timing(job)
             return control
@@ -238,21 +183,8 @@ class preserved_rng:
         return False
 
 
-def rounds_timing(work_dir: Path) -> list[dict]:
-    rounds = []
-    rdir = work_dir / "rounds"
-    if rdir.is_dir():
-        for p in sorted((p for p in rdir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)):
-            m = p / "manifest.json"
-            if m.is_file():
-                info = read_json(m)
-                rounds.append({"step": info["step"], "seconds": info.get("seconds", 0.0),
-                               "label_seconds": info.get("label_seconds", 0.0) + info.get("sample_seconds", 0.0)})
-    return rounds
-
-
 def write_timing(job: TrainingJob) -> dict:
-    rounds = rounds_timing(job.work_dir)
+    rounds = job.work.round_timing()
     remines = [r for r in rounds if r["step"] > 0]
     initial = next((r for r in rounds if r["step"] == 0), {"seconds": 0.0, "label_seconds": 0.0})
     timing = {"train_seconds": round(job.timing["train_seconds"], 3),
@@ -260,7 +192,7 @@ def write_timing(job: TrainingJob) -> dict:
               "label_seconds": round(sum(r["label_seconds"] for r in remines), 3),
               "remine_rounds": remines,
               "initial_mining_seconds": initial["seconds"], "initial_label_seconds": initial["label_seconds"]}
-    write_json(job.work_dir / "timing.json", timing)
+    job.work.write_timing(timing)
     return timing
 
 
@@ -273,7 +205,7 @@ def _amp_flags(amp: str, device: str) -> dict:
 
 
 def run_training(job: TrainingJob, student: str) -> Path:
-    """Train (or resume) into ``job.work_dir``; returns the folder of the final model (``model/``)."""
+    """Train (or resume) into ``job.work``; returns the folder of the final model."""
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import MarginMSELoss
     from sentence_transformers.util import pairwise_cos_sim, pairwise_dot_score
@@ -281,26 +213,27 @@ def run_training(job: TrainingJob, student: str) -> Path:
     from ..dense import load_encoder
 
     s = job.settings
-    final = job.work_dir / "model"
-    if (job.work_dir / "training.json").is_file() and (final / "modules.json").is_file():
+    work = job.work
+    final = work.model_dir
+    if work.finished:
         return final
-    job.checkpoints_dir.mkdir(parents=True, exist_ok=True)
-    for p in job.checkpoints_dir.glob("checkpoint-*"):  # cut short by a kill during a save
+    work.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+    for p in work.checkpoints_dir.glob("checkpoint-*"):  # cut short by a kill during a save
         shutil.rmtree(p, ignore_errors=True)
-    ckpt = latest_checkpoint(job.checkpoints_dir)
+    ckpt = work.latest_checkpoint()
     if ckpt is not None:
-        state = read_json(ckpt / "gpl_state.json")
+        state = read_json(ckpt / WorkDir.CHECKPOINT_STATE)
         job.timing["train_seconds"] = state.get("train_seconds", 0.0)
-        truncate_log(job.log_path, state["step"])
-        log.info("resuming %s from step %d", job.work_dir, state["step"])
+        work.truncate_log(state["step"])
+        log.info("resuming %s from step %d", work.root, state["step"])
     else:
-        truncate_log(job.log_path, 0)
+        work.truncate_log(0)
 
     model = load_encoder(student, device=job.device, max_seq_length=s.max_seq_length)
     similarity = pairwise_cos_sim if s.score_function == "cos" else pairwise_dot_score
     loss = MarginMSELoss(model, similarity_fct=similarity)
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(job.checkpoints_dir), max_steps=s.steps, per_device_train_batch_size=s.batch_size,
+        output_dir=str(work.checkpoints_dir), max_steps=s.steps, per_device_train_batch_size=s.batch_size,
         learning_rate=s.learning_rate, warmup_steps=s.warmup_steps, weight_decay=s.weight_decay,
         max_grad_norm=s.max_grad_norm, optim="adamw_torch", save_strategy="steps", save_steps=s.checkpoint_every,
         save_total_limit=None, logging_steps=max(1, min(100, s.steps // 10)), report_to=[], seed=job.seed,
@@ -317,7 +250,7 @@ def run_training(job: TrainingJob, student: str) -> Path:
     trainer_ref["trainer"] = trainer
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
 
-    tmp = job.work_dir / ".model.tmp"
+    tmp = work.root / ".model.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
     trainer.model.save(str(tmp))
@@ -325,6 +258,6 @@ def run_training(job: TrainingJob, student: str) -> Path:
         shutil.rmtree(final)
     os.replace(tmp, final)
     timing = write_timing(job)
-    write_json(job.work_dir / "training.json", {"steps": s.steps, "final_loss": trainer.step_record["loss"]
-                                                 if hasattr(trainer, "step_record") else None, "timing": timing})
+    work.write_training({"steps": s.steps, "final_loss": trainer.step_record["loss"]
+                         if hasattr(trainer, "step_record") else None, "timing": timing})
     return final
