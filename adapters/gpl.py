@@ -21,6 +21,7 @@ class GPLSystem:
     name: ClassVar[str] = "gpl"
     description: ClassVar[str] = "GPL: generated queries, mined negatives, cross-encoder margins, MarginMSE (resumable)"
     Settings: ClassVar[type] = GPLSettings
+    trains_on_union: ClassVar[bool] = True  # one training for all parts of a multi-part dataset (harness.runner)
 
     def retrieve(self, dataset: Dataset, settings: GPLSettings, ctx: RunContext) -> SystemOutput:
         import time
@@ -30,8 +31,12 @@ class GPLSystem:
         from harness.gpl.pipeline import run_pipeline
         from harness.gpl.workdir import WorkDir
 
-        result = run_pipeline(dataset, settings, ctx.cache_dir, ctx.seed)
-        log.info("%s: work folder %s", dataset.key, result.work_dir)
+        # A multi-part dataset (CQADupStack) trains once on the union of its parts, as GPL did; every part then
+        # retrieves from its own corpus with that one model (the pipeline's stages are hash-keyed: the first part
+        # trains, the others find the finished work folder).
+        train_on = ctx.train_dataset if ctx.train_dataset is not None else dataset
+        result = run_pipeline(train_on, settings, ctx.cache_dir, ctx.seed)
+        log.info("%s: work folder %s (trained on %s)", dataset.key, result.work_dir, train_on.key)
         model = load_encoder(str(result.model_dir), device=pick_device(settings.device),
                              max_seq_length=settings.max_seq_length)
         t0 = time.time()
@@ -42,6 +47,7 @@ class GPLSystem:
                   "teacher": f"{settings.teacher_kind}:{settings.teacher}", "miners": ",".join(settings.miners)}
         extra = {"work_dir": str(result.work_dir), "stages": result.stages, "qgen_dir": str(result.qgen_dir),
                  "n_generated_queries": result.n_queries, "queries_per_passage": result.queries_per_passage,
-                 "n_training_passages": result.n_passages, "timing": WorkDir(result.work_dir).timing(),
+                 "n_training_passages": result.n_passages, "training_dataset": train_on.key,
+                 "timing": WorkDir(result.work_dir).timing(),
                  "retrieval_seconds": round(time.time() - t0, 3)}
         return SystemOutput(run=run, models=models, extra=extra)

@@ -68,6 +68,7 @@ class Dataset:
     qrels: dict[str, dict[str, int]]
     fingerprint: str
     files: dict[str, str] = field(default_factory=dict)  # role -> path of every file read
+    parts: tuple[str, ...] = ()  # a union of parts (see ``union_dataset``): the part keys, in order
 
     @property
     def suite(self) -> str:
@@ -434,6 +435,41 @@ def load_dataset(info: DatasetInfo, key: str | None = None, data_dir: str | os.P
     if info.suite == "lotte":
         return load_lotte_folder(folder, info, lenient_qrels=lenient_qrels)
     return load_beir_folder(folder, info, key=key, lenient_qrels=lenient_qrels)
+
+
+def union_id(part_key: str, item_id: str) -> str:
+    """Id of a part's document or query in a union: ``<part>/<id>`` (``android/1234``); the part name holds no
+    ``/``, so ``uid.split("/", 1)`` gives the part and the original id back."""
+    return f"{part_key.rsplit('/', 1)[-1]}/{item_id}"
+
+
+def union_dataset(info: DatasetInfo, parts: dict[str, Dataset]) -> Dataset:
+    """Every part of a multi-part dataset (CQADupStack's forums) as one dataset, ids made unique per part.
+
+    GPL adapts one model to CQADupStack on the forums together and evaluates it on each forum (docs/gpl.md); this
+    is the corpus that one training reads. Forums reuse document ids (both may hold a post ``1234``), so every id
+    becomes ``<forum>/<id>``. Texts are shared with the parts, not copied.
+    """
+    if not parts:
+        raise HarnessError(f"{info.name}: no parts to unite")
+    corpus = Corpus([], [], [])
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    for key, ds in parts.items():
+        corpus.ids.extend(union_id(key, d) for d in ds.corpus.ids)
+        corpus.titles.extend(ds.corpus.titles)
+        corpus.texts.extend(ds.corpus.texts)
+        queries.update((union_id(key, q), t) for q, t in ds.queries.items())
+        qrels.update((union_id(key, q), {union_id(key, d): g for d, g in docs.items()}) for q, docs in ds.qrels.items())
+    corpus_sha = hashlib.sha256("".join(f"{k}:{ds.corpus_fingerprint}\n" for k, ds in parts.items()).encode()).hexdigest()
+    fingerprint = hashlib.sha256("".join(f"{k}:{ds.fingerprint}\n" for k, ds in parts.items()).encode()).hexdigest()
+    paths = [ds.path for ds in parts.values()]
+    return Dataset(
+        info=info, key=info.name, path=Path(os.path.commonpath(paths)) if len(paths) > 1 else paths[0].parent,
+        corpus=corpus, queries=queries, qrels=qrels, fingerprint=fingerprint,
+        files={"corpus_sha256": corpus_sha, **{f"corpus:{k}": ds.files.get("corpus", str(ds.path)) for k, ds in parts.items()}},
+        parts=tuple(parts),
+    )
 
 
 def is_present(info: DatasetInfo, data_dir: str | os.PathLike | None = None) -> bool:

@@ -1,4 +1,9 @@
-"""``harness run``: for each dataset part, load it, run a system, write the run file and its manifest."""
+"""``harness run``: for each dataset part, load it, run a system, write the run file and its manifest.
+
+A system whose class sets ``trains_on_union`` (GPL, R-GPL) adapts once to a multi-part dataset (CQADupStack): the
+runner loads every part, hands the systems their union (``datasets.union_dataset``) as ``ctx.train_dataset`` and
+still writes one run file per part, each retrieved from that part's own corpus (docs/gpl.md).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .datasets import Dataset, cache_root, load_dataset
+from .datasets import Dataset, cache_root, load_dataset, union_dataset
 from .errors import HarnessError
 from .registry import DatasetInfo, get_suite, resolve_dataset
 from .runs import Manifest, read_manifest, run_path, write_manifest, write_run
@@ -45,20 +50,33 @@ def drop_self_hits(run: dict[str, dict[str, float]]) -> dict[str, dict[str, floa
     return {q: {d: s for d, s in docs.items() if d != q} for q, docs in run.items()}
 
 
-def run_one(req: RunRequest, info: DatasetInfo, key: str, system_cls: type, settings) -> Path:
-    """Run one dataset part; skip it when an identical run (same settings and data) is already written."""
+def trained_on(union: Dataset | None) -> dict | None:
+    """What a run trained on when that is not its own part: recorded in the manifest and part of being up to date."""
+    if union is None:
+        return None
+    return {"dataset": union.key, "parts": list(union.parts), "fingerprint": union.fingerprint,
+            "n_documents": len(union.corpus)}
+
+
+def run_one(req: RunRequest, info: DatasetInfo, key: str, system_cls: type, settings, dataset: Dataset | None = None,
+            union: Dataset | None = None) -> Path:
+    """Run one dataset part; skip it when an identical run (same settings and data) is already written.
+
+    ``union``: the whole multi-part dataset the system trains on (same training for every part)."""
     name = req.name or req.system
     out_path = run_path(req.out, req.suite, key, name)
     s_hash = settings_hash(req.system, settings)
-    dataset: Dataset = load_dataset(info, key, req.data_dir, allow_download=req.allow_download,
-                                    lenient_qrels=req.lenient_qrels)
+    if dataset is None:
+        dataset = load_dataset(info, key, req.data_dir, allow_download=req.allow_download,
+                               lenient_qrels=req.lenient_qrels)
+    training = trained_on(union)
     old = read_manifest(out_path)
     if (not req.force and out_path.is_file() and old and old.get("settings_hash") == s_hash
             and old.get("dataset_fingerprint") == dataset.fingerprint and old.get("seed") == req.seed
-            and old.get("top_k") == req.top_k):
+            and old.get("top_k") == req.top_k and (old.get("extra") or {}).get("trained_on") == training):
         log.info("%s: up to date (%s)", key, out_path)
         return out_path
-    ctx = RunContext(cache_dir=cache_root(), seed=req.seed, top_k=req.top_k)
+    ctx = RunContext(cache_dir=cache_root(), seed=req.seed, top_k=req.top_k, train_dataset=union)
     start = time.time()
     output = system_cls().retrieve(dataset, settings, ctx)
     run = drop_self_hits(output.run) if info.exclude_self_hits else output.run
@@ -72,9 +90,19 @@ def run_one(req: RunRequest, info: DatasetInfo, key: str, system_cls: type, sett
         system=req.system, name=name, suite=req.suite, dataset=key, settings=settings_dict(settings),
         settings_hash=s_hash, dataset_fingerprint=dataset.fingerprint, seed=req.seed,
         wall_time_s=round(elapsed, 3), top_k=req.top_k, n_queries=len(dataset.queries),
-        models=output.models, extra=output.extra,
+        models=output.models, extra={**output.extra, **({"trained_on": training} if training else {})},
     ))
     return out_path
+
+
+def run_union(req: RunRequest, info: DatasetInfo, system_cls: type, settings) -> list[Path]:
+    """One training on the union of ``info``'s parts, then one run file per part (the first part trains)."""
+    parts = {key: load_dataset(info, key, req.data_dir, allow_download=req.allow_download,
+                               lenient_qrels=req.lenient_qrels) for key in info.part_names}
+    union = union_dataset(info, parts)
+    log.info("%s: %s trains once on the union of its %d parts (%d documents)", info.name, req.system, len(parts),
+             len(union.corpus))
+    return [run_one(req, info, key, system_cls, settings, dataset=ds, union=union) for key, ds in parts.items()]
 
 
 def run(req: RunRequest) -> list[Path]:
@@ -82,6 +110,9 @@ def run(req: RunRequest) -> list[Path]:
     settings = build_settings(system_cls.Settings, req.sets or {}, req.preset)
     written = []
     for info in selected_datasets(req.suite, req.datasets):
+        if info.parts and getattr(system_cls, "trains_on_union", False):
+            written.extend(run_union(req, info, system_cls, settings))
+            continue
         for key in info.part_names:
             written.append(run_one(req, info, key, system_cls, settings))
     return written

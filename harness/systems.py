@@ -48,6 +48,7 @@ class RunContext:
     cache_dir: Path  # shared cache root; systems key their own sub-folders by content hashes
     seed: int = 42
     top_k: int = 1000  # results kept per query
+    train_dataset: Dataset | None = None  # multi-part datasets: the union of the parts (systems with trains_on_union)
 
 
 @dataclass
@@ -61,6 +62,7 @@ class System(Protocol):
     name: ClassVar[str]
     description: ClassVar[str]
     Settings: ClassVar[type]
+    # optional: ``trains_on_union = True`` makes the runner pass a multi-part dataset's union as ctx.train_dataset
 
     def retrieve(self, dataset: Dataset, settings: Any, ctx: RunContext) -> SystemOutput: ...
 

@@ -85,3 +85,37 @@ def scifact_slice(shared_data: Path, folder: Path, n_queries: int = 40, extra_do
         for i, q in enumerate(qids):
             triples.append((q, others[i]["_id"], 1))
     return write_beir(folder, docs, queries, triples)
+
+
+def cqadupstack_forums(src: Path, root: Path, forums: tuple[str, ...] = ("android", "gaming"), n_queries: int = 8,
+                       extra_docs: int = 30) -> dict[str, Path]:
+    """A small CQADupStack made of ``forums``, cut from the BEIR folder ``src``: ``root/cqadupstack/<forum>/``.
+
+    Each forum gets its own ``n_queries`` queries of ``src``, their gold documents and ``extra_docs`` other documents.
+    Ids are renumbered the way real forums collide: every forum's query ids run 1, 2, ...; document ids run from
+    1000 + 10 * forum index, so about half of them also exist, as another post, in the next forum.
+    """
+    qrels: dict[str, list[str]] = {}
+    for line in (src / "qrels" / "test.tsv").read_text().splitlines()[1:]:
+        q, d, _ = line.split("\t")
+        qrels.setdefault(q, []).append(d)
+    docs = {d["_id"]: d for d in (json.loads(l) for l in (src / "corpus.jsonl").read_text().splitlines())}
+    queries = {q["_id"]: q for q in (json.loads(l) for l in (src / "queries.jsonl").read_text().splitlines())}
+    qids, used = list(qrels), set()
+    others = [d for d in docs if not any(d in g for g in qrels.values())]
+    out = {}
+    for f, forum in enumerate(forums):
+        mine = qids[f * n_queries:(f + 1) * n_queries]
+        if len(mine) < n_queries:
+            raise ValueError(f"{src}: too few queries for {len(forums)} forums of {n_queries}")
+        gold = list(dict.fromkeys(d for q in mine for d in qrels[q] if d not in used))
+        extra = others[f * extra_docs:(f + 1) * extra_docs]
+        used.update(gold)
+        new_id = {d: str(1000 + 10 * f + i) for i, d in enumerate(gold + extra)}
+        qid = {q: str(i + 1) for i, q in enumerate(mine)}
+        out[forum] = write_beir(
+            root / "cqadupstack" / forum,
+            [{"_id": new_id[d], "title": docs[d].get("title", ""), "text": docs[d]["text"]} for d in gold + extra],
+            [{"_id": qid[q], "text": queries[q]["text"]} for q in mine],
+            [(qid[q], new_id[d], 1) for q in mine for d in qrels[q] if d in new_id])
+    return out

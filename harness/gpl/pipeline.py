@@ -106,7 +106,6 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
     negs = Stage(root, "negatives", {"miners": [(m, st.key) for m, st in miner_stages]})
     if not negs.done:
         combine(negs, miner_stages, qrels)
-    negatives = Round(negs.dir, 0).negatives()
 
     # 3. round 0: training tuples of the first round, labelled by the teacher
     space = Space(list(qrels), queries, corpus)
@@ -119,6 +118,7 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
     if not labels.done:
         log.info("pseudo-labelling %d steps x %d tuples with %s", end0, s.batch_size, s.teacher)
         labels.start()
+        negatives = Round(negs.dir, 0).negatives()  # read only here: later parts of a union skip it
         miner_fp = stable_hash([st.inputs["source"] for _, st in miner_stages])
         write_round(Round(labels.dir, 0), negatives=negatives, previous=None, space=space, teacher=teacher_factory(),
                     settings=s, seed=seed, start=0, end=end0, miner="+".join(s.miners),
@@ -141,7 +141,8 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
         if not round0.path(name).is_file():
             link_or_copy(labelled.path(name), round0.path(name))
     work.write_sources({
-        "dataset": dataset.key, "corpus_fingerprint": corpus_fp, "qgen_dir": str(qgen.dir),
+        "dataset": dataset.key, **({"parts": list(dataset.parts)} if dataset.parts else {}),
+        "corpus_fingerprint": corpus_fp, "qgen_dir": str(qgen.dir),
         "mining_dir": str(negs.dir), "labels_dir": str(labels.dir), "student": s.student,
         "teacher": {"kind": s.teacher_kind, "name": s.teacher}, "miners": list(s.miners), "settings": values,
         "seed": seed, "stages": {"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
