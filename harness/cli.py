@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 from typing import List, Optional
@@ -12,14 +11,12 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from . import cli_eval, cli_figures
 from .errors import HarnessError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark harness for unsupervised domain adaptation of dense retrievers (BM25, Base, GPL, R-GPL).")
 console = Console(stderr=True)
-
-# Modules that add commands with ``register(app)``; a module not present yet (or failing to import) is skipped.
-COMMAND_MODULES = ("harness.cli_eval", "harness.cli_figures")
 
 
 @app.command("run")
@@ -97,18 +94,8 @@ def systems_cmd() -> None:
         out.print(table)
 
 
-def _register_optional_commands() -> None:
-    for mod in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name == mod:
-                continue
-            raise
-        module.register(app)
-
-
-_register_optional_commands()
+for _commands in (cli_eval, cli_figures):  # each module adds its group of commands
+    _commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

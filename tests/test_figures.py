@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from harness import analysis as A
-from harness import figures as F
+from harness.figures import FIGURES
+from harness.figures import data as A
+from harness.figures import models as M
+from harness.figures import plots as F
 from harness.errors import HarnessError
 from harness.gpl.workdir import WorkDir, jaccard
 
@@ -212,7 +214,7 @@ def test_pca_reproduces_variance_ordering():
 # ---------------------------------------------------------------------------------------------- figures
 def test_every_figure_renders(tmp_path):
     rng = np.random.default_rng(0)
-    topk = [A.TopKScores(label=lab, scores=rng.normal(mu, 1, size=(20, 100)), qids=[f"q{i}" for i in range(20)])
+    topk = [M.TopKScores(label=lab, scores=rng.normal(mu, 1, size=(20, 100)), qids=[f"q{i}" for i in range(20)])
             for lab, mu in (("Base (before adaptation)", 0.0), ("GPL (after adaptation)", 0.8), ("R-GPL (after adaptation)", 1.1))]
     topk[0].scores[3, 90:] = np.nan  # a query with fewer results
     F.fig1_teacher_scores_top100(topk, tmp_path / "f1")
@@ -223,7 +225,7 @@ def test_every_figure_renders(tmp_path):
               A.Curve("R-GPL", steps, np.exp(-(steps % 100) / 50) + 0.1, A.ema(np.exp(-(steps % 100) / 50) + 0.1), [100, 200])]
     F.fig3_loss(curves, tmp_path / "f3")
     F.fig4_margin(curves, tmp_path / "f4")
-    proj = A.Projection(query=np.zeros((1, 2)), positive=np.ones((1, 2)), before=rng.normal(size=(10, 2)),
+    proj = M.Projection(query=np.zeros((1, 2)), positive=np.ones((1, 2)), before=rng.normal(size=(10, 2)),
                         after=rng.normal(size=(6, 2)), before_shared=np.array([True] + [False] * 9),
                         after_shared=np.array([True] + [False] * 5), explained=np.array([0.4, 0.2]),
                         before_scores=rng.normal(size=10), after_scores=rng.normal(size=6))
@@ -359,12 +361,12 @@ def test_teacher_scores_topk_and_projection_with_minilm(tmp_path, scifact_slice,
     ds = load_dataset(custom_dataset("scifact-slice"), "scifact-slice", root, allow_download=False)
     teacher = BiEncoderScorer(minilm)
     some = {q: queries[q] for q in list(queries)[:4]}
-    top = A.teacher_scores_topk(minilm, teacher, ds.corpus, some, k=20, label="MiniLM", cache_dir=tmp_path)
+    top = M.teacher_scores_topk(minilm, teacher, ds.corpus, some, k=20, label="MiniLM", cache_dir=tmp_path)
     assert top.scores.shape == (4, 20) and np.isfinite(top.scores).all()
     # the teacher is the retriever here: its scores must come out in rank order, best first
     assert (np.diff(top.scores, axis=1) <= 1e-4).all()
     # excluding each query's positive removes exactly its score from the ranking (when it was in the top 20)
-    ex = A.teacher_scores_topk(minilm, teacher, ds.corpus, some, k=19, exclude={q: {positives[q]} for q in some},
+    ex = M.teacher_scores_topk(minilm, teacher, ds.corpus, some, k=19, exclude={q: {positives[q]} for q in some},
                                cache_dir=tmp_path)
     corpus = ds.corpus
     text = lambda p: corpus.passage(corpus.index[p])  # noqa: E731
@@ -383,13 +385,13 @@ def test_teacher_scores_topk_and_projection_with_minilm(tmp_path, scifact_slice,
     from tiny_models import build_tiny_bert_encoder
 
     rand = load_encoder(build_tiny_bert_encoder(tmp_path / "rand", ds.corpus.texts, hidden=32, layers=1), device="cpu")
-    low = A.teacher_scores_topk(rand, teacher, ds.corpus, some, k=20, cache_dir=tmp_path)
+    low = M.teacher_scores_topk(rand, teacher, ds.corpus, some, k=20, cache_dir=tmp_path)
     assert (np.sort(low.scores, axis=1)[:, ::-1] <= top.scores + 1e-4).all()
     assert top.flat().mean() > low.flat().mean() + 0.05
 
     before = [text(p) for p in pids[100:108]]
     after = [text(p) for p in pids[104:110]]  # 4 shared with before
-    proj = A.projection_2d(minilm, queries["g0"], text(positives["g0"]), before, after)
+    proj = M.projection_2d(minilm, queries["g0"], text(positives["g0"]), before, after)
     assert proj.query.shape == (1, 2) and proj.positive.shape == (1, 2)
     assert proj.before.shape == (8, 2) and proj.after.shape == (6, 2)
     assert proj.before_shared.tolist() == [False] * 4 + [True] * 4
@@ -405,7 +407,7 @@ def test_teacher_scores_topk_and_projection_with_minilm(tmp_path, scifact_slice,
 @pytest.mark.slow
 def test_cli_all_six_figures_with_models(tmp_path, scifact_slice, minilm_path, minilm, monkeypatch):
     """``harness figures`` end to end: MiniLM as base, tiny random BERTs as the adapted models, MiniLM as teacher."""
-    from harness.cli_figures import ModelContext
+    from harness.figures.models import ModelContext
     from harness.datasets import load_dataset
     from harness.registry import custom_dataset
     from tiny_models import build_tiny_bert_encoder
@@ -431,7 +433,7 @@ def test_cli_all_six_figures_with_models(tmp_path, scifact_slice, minilm_path, m
                    "--sample", "4", "--k", "10", "--device", "cpu"])
     assert res.exit_code == 0, res.output
     assert loads == [("bi-encoder", minilm_path)]  # loaded once, shared by figures 1, 2 and 5
-    for spec in F.FIGURES.values():
+    for spec in FIGURES.values():
         assert_figure_files(out / spec.stem)
     assert "not made" not in res.output and "note:" not in res.output
 
@@ -479,7 +481,7 @@ def test_figures_from_real_tiny_gpl_and_rgpl_trainings(shared_data, tmp_path_fac
                    "--sample", "8", "--k", "20", "--device", "cpu", "--batch-size", "32"])
     assert res.exit_code == 0, res.output
     assert "not made" not in res.output and "note:" not in res.output, res.output
-    for spec in F.FIGURES.values():
+    for spec in FIGURES.values():
         assert_figure_files(out / spec.stem)
     # figure 5 embeds with the checkpoint saved at the remine step; figure 2 mined with both final models
     assert "embedded by the model at step 10" in res.output

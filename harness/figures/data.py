@@ -1,11 +1,6 @@
-"""Figure data for GPL / R-GPL analyses, computed from training work folders and models.
-
-Everything here is a pure function returning a small dataclass (no plotting). The work folders are read through
-:class:`harness.gpl.workdir.WorkDir` (the one owner of their layout).
-
-Model-dependent functions take an encoder (a SentenceTransformer, used through ``harness.dense``) and a teacher
-(anything with ``score(queries, passages, batch_size) -> np.ndarray``, the ``harness.gpl.teacher.Teacher``
-protocol).
+"""Figure data computed from training work folders alone: smoothed curves, per-round statistics, the query whose
+negatives changed most, PCA. Pure functions returning small dataclasses (no plotting, no models). The work folders
+are read through :class:`harness.gpl.workdir.WorkDir` (the one owner of their layout).
 """
 
 from __future__ import annotations
@@ -13,19 +8,12 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from .errors import HarnessError
-from .gpl.workdir import Negatives, WorkDir, jaccard
-
-
-class Scorer(Protocol):
-    """The teacher protocol: raw relevance scores for aligned (query, passage) pairs."""
-
-    def score(self, queries: list[str], passages: list[str], batch_size: int = 64) -> np.ndarray: ...
+from ..errors import HarnessError
+from ..gpl.workdir import Negatives, WorkDir, jaccard
 
 
 # ------------------------------------------------------------------------------------------------- EMA
@@ -123,11 +111,6 @@ def round_stats(work: WorkDir, source: str = "manifest") -> list[RoundStat]:
     return out
 
 
-def passage_text(corpus, i: int) -> str:
-    """Title and body, each stripped, joined by a space: the text GPL's teacher and miners see."""
-    return " ".join(x.strip() for x in (corpus.titles[i], corpus.texts[i]) if x and x.strip())
-
-
 def pick_changed_query(before: Negatives, after: Negatives, candidates: Sequence[str] | None = None) -> str:
     """The query whose negatives changed most between two rounds (lowest Jaccard overlap; ties by qid)."""
     qids = [q for q in (candidates if candidates is not None else after) if q in before and q in after
@@ -143,74 +126,6 @@ def sample_ids(ids: Sequence[str], n: int, seed: int = 42) -> list[str]:
     if n <= 0 or len(ids) <= n:
         return ids
     return sorted(random.Random(seed).sample(ids, n))
-
-
-# -------------------------------------------------------------------------------------- model-based
-@dataclass
-class TopKScores:
-    """Teacher scores of each query's top-k retrieved passages."""
-
-    label: str
-    scores: np.ndarray  # float64 [n_queries, k]; NaN where a query got fewer than k results
-    qids: list[str]
-
-    def flat(self) -> np.ndarray:
-        return self.scores[np.isfinite(self.scores)]
-
-    def mean_by_rank(self) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            return np.nanmean(self.scores, axis=0)
-
-
-def teacher_scores_topk(encoder, teacher: Scorer, corpus, queries: dict[str, str], k: int = 100, label: str = "",
-                        score_function: str = "dot", exclude: dict[str, set[str]] | None = None,
-                        batch_size: int = 64, cache_dir: Path | None = None,
-                        corpus_fingerprint: str | None = None) -> TopKScores:
-    """Retrieve the top ``k`` passages per query with ``encoder`` and score each (query, passage) with ``teacher``.
-
-    ``exclude`` drops given passage ids per query (the positives, to score mined negatives).
-    """
-    from .dense import dense_retrieve
-
-    if not queries:
-        raise HarnessError("no queries to retrieve for")
-    k = min(k, len(corpus))
-    run = dense_retrieve(encoder, corpus, queries, top_k=k, score_function=score_function, batch_size=batch_size,
-                         cache_dir=cache_dir, corpus_fingerprint=corpus_fingerprint, exclude=exclude)
-    qids = sorted(queries)
-    q_texts, p_texts, cells = [], [], []
-    for row, qid in enumerate(qids):
-        ranked = sorted(run.get(qid, {}).items(), key=lambda kv: (-kv[1], kv[0]))[:k]
-        for rank, (pid, _) in enumerate(ranked):
-            q_texts.append(queries[qid])
-            p_texts.append(passage_text(corpus, corpus.index[pid]))
-            cells.append((row, rank))
-    scores = np.full((len(qids), k), np.nan)
-    if cells:
-        s = np.asarray(teacher.score(q_texts, p_texts, batch_size=batch_size), dtype=np.float64).reshape(-1)
-        if s.shape[0] != len(cells):
-            raise HarnessError(f"teacher returned {s.shape[0]} scores for {len(cells)} pairs")
-        rows, cols = zip(*cells)
-        scores[list(rows), list(cols)] = s
-    return TopKScores(label=label, scores=scores, qids=qids)
-
-
-@dataclass
-class Projection:
-    """2D PCA coordinates of a query, its positive(s) and its negatives before and after a remine."""
-
-    query: np.ndarray  # [1, 2]
-    positive: np.ndarray  # [n_pos, 2]
-    before: np.ndarray  # [n_before, 2]
-    after: np.ndarray  # [n_after, 2]
-    before_shared: np.ndarray  # bool [n_before]: also among the negatives after
-    after_shared: np.ndarray  # bool [n_after]
-    explained: np.ndarray  # [2] fraction of the variance explained by each component
-    title: str = ""
-    before_label: str = "negatives before"
-    after_label: str = "negatives after"
-    before_scores: np.ndarray | None = None  # optional teacher scores, aligned with ``before``
-    after_scores: np.ndarray | None = None
 
 
 def pca_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -236,32 +151,3 @@ def pca_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if total > 0:
         explained[: min(2, s.size)] = (s[:2] ** 2) / total
     return coords, explained
-
-
-def projection_2d(encoder, query: str, positive: str | Sequence[str], negatives_before: Sequence[str],
-                  negatives_after: Sequence[str], normalize: bool = False, batch_size: int = 64) -> Projection:
-    """Embed the texts with ``encoder`` and project them jointly to 2D with PCA.
-
-    Negatives present in both lists are embedded once and flagged as shared. ``normalize`` embeds with unit
-    length (use it for a cosine-similarity model).
-    """
-    from .dense import encode_texts
-
-    positives = [positive] if isinstance(positive, str) else list(positive)
-    if not positives or not (negatives_before or negatives_after):
-        raise HarnessError("a projection needs a positive and at least one negative")
-    texts: dict[str, int] = {}
-    for t in [query, *positives, *negatives_before, *negatives_after]:
-        texts.setdefault(t, len(texts))
-    emb = encode_texts(encoder, list(texts), batch_size=batch_size, normalize=normalize)
-    coords_unique, explained = pca_2d(emb)
-
-    def rows(items: Sequence[str]) -> np.ndarray:
-        return coords_unique[[texts[t] for t in items]].reshape(len(items), 2)
-
-    after_set, before_set = set(negatives_after), set(negatives_before)
-    return Projection(query=rows([query]), positive=rows(positives), before=rows(negatives_before),
-                      after=rows(negatives_after),
-                      before_shared=np.array([t in after_set for t in negatives_before], dtype=bool),
-                      after_shared=np.array([t in before_set for t in negatives_after], dtype=bool),
-                      explained=explained)

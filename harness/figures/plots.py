@@ -1,12 +1,11 @@
 """Matplotlib figures for the GPL / R-GPL analyses: one function per figure, each writing ``<stem>.png`` and
-``<stem>.pdf`` atomically from data computed by ``harness.analysis``."""
+``<stem>.pdf`` atomically from data computed by :mod:`harness.figures.data` and :mod:`harness.figures.models`."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -17,26 +16,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from .analysis import Curve, Projection, RoundStat, TopKScores  # noqa: E402
-from .errors import HarnessError  # noqa: E402
+from ..errors import HarnessError  # noqa: E402
+from . import FIGURES  # noqa: E402
+from .data import Curve, RoundStat  # noqa: E402
+from .models import Projection, TopKScores  # noqa: E402
 
-
-@dataclass(frozen=True)
-class FigureSpec:
-    number: int
-    stem: str
-    title: str
-    needs_models: bool
-
-
-FIGURES: dict[int, FigureSpec] = {
-    1: FigureSpec(1, "fig1-teacher-scores-top100", "Teacher scores of the top-100 retrieved, before vs after adaptation", True),
-    2: FigureSpec(2, "fig2-negatives-per-miner", "Teacher scores of hard negatives per miner vs the adapted model", True),
-    3: FigureSpec(3, "fig3-loss", "Distillation loss (EMA) with remining steps, GPL vs R-GPL", False),
-    4: FigureSpec(4, "fig4-margin", "Teacher margin over training steps", False),
-    5: FigureSpec(5, "fig5-projection", "2D projection of a query, its positive and its negatives around a remine", True),
-    6: FigureSpec(6, "fig6-negative-relevance-per-round", "Mean teacher relevance of the hard negatives per round", False),
-}
 
 # One colour per system, the same in every figure.
 COLORS = {"base": "#7f7f7f", "gpl": "#1f77b4", "rgpl": "#d62728"}
