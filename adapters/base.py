@@ -44,6 +44,9 @@ class BaseSettings:
         "gpl": {"model": DEFAULT_MODEL, "score_function": "dot", "max_seq_length": 350},
         "cpu": {"model": _minilm_path() or "sentence-transformers/all-MiniLM-L6-v2", "score_function": "cos",
                 "batch_size": 32, "device": "cpu"},
+        # the student of the GPL/R-GPL offline preset before adaptation (its "before" row); cuda when present
+        "offline": {"model": _minilm_path() or "sentence-transformers/all-MiniLM-L6-v2", "score_function": "cos",
+                    "batch_size": 32, "max_seq_length": 256},
     }
 
     def validate(self) -> None:

@@ -18,7 +18,7 @@ from .data import RoundData
 from .labels import Space, write_round
 from .mining import combine, run_miner, sub_corpus, sub_corpus_fingerprint
 from .models import pick_device, resolve_model, source_fingerprint
-from .qgen import load_qgen, run_qgen, sample_passages
+from .qgen import doc_text, load_qgen, run_qgen, sample_passages
 from .settings import generation_plan
 from .stages import Stage, link_or_copy
 from .teacher import load_teacher
@@ -47,16 +47,21 @@ class PipelineResult:
 def _teacher_spec(s) -> dict:
     spec = {"kind": s.teacher_kind, "name": s.teacher, "source": source_fingerprint(s.teacher),
             "max_seq_length": s.teacher_max_seq_length}
-    if s.teacher_kind == "bi-encoder":
+    if s.teacher_kind in ("bi-encoder", "hybrid"):
         spec["score_function"] = s.teacher_score_function
+    if s.teacher_kind == "hybrid":
+        spec["bm25_weight"] = s.teacher_bm25_weight
     return spec
 
 
-def _make_teacher(s):
+def _make_teacher(s, corpus):
     def factory():
         kw = {"device": pick_device(s.device), "max_seq_length": s.teacher_max_seq_length}
-        if s.teacher_kind == "bi-encoder":
+        if s.teacher_kind in ("bi-encoder", "hybrid"):
             kw["score_function"] = s.teacher_score_function
+        if s.teacher_kind == "hybrid":
+            kw["bm25_weight"] = s.teacher_bm25_weight
+            kw["corpus_passages"] = [doc_text(corpus, i) for i in range(len(corpus))]
         return load_teacher(s.teacher_kind, s.teacher, **kw)
     return factory
 
@@ -114,7 +119,7 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
     labels = Stage(root, "labels", {
         "negatives": negs.key, "teacher": teacher_spec, "seed": seed, "batch_size": s.batch_size,
         "neg_sampling": s.neg_sampling, "steps": [0, end0], "score_sample_queries": s.score_sample_queries})
-    teacher_factory = _make_teacher(s)
+    teacher_factory = _make_teacher(s, corpus)
     if not labels.done:
         log.info("pseudo-labelling %d steps x %d tuples with %s", end0, s.batch_size, s.teacher)
         labels.start()

@@ -1,4 +1,5 @@
-"""Teachers that pseudo-label (query, passage) pairs: a cross-encoder (raw logits) or a bi-encoder scorer.
+"""Teachers that pseudo-label (query, passage) pairs: a cross-encoder (raw logits), a bi-encoder scorer, or a
+hybrid of a frozen bi-encoder and Lucene BM25 (the offline preset's teacher).
 
 GPL's margin for a training tuple is ``T(q, pos) - T(q, neg)``. Like GPL's ``PseudoLabeler``, every text is first
 cut to ``max_seq_length`` teacher tokens on its own (tokenize, truncate, decode), so the budget applies to query
@@ -105,12 +106,78 @@ class BiEncoderTeacher:
         return np.stack([self._memo[t] for t in texts])
 
 
+class HybridTeacher:
+    """``T(q, d) = sim(q, d) + bm25_weight * BM25(q, d)``: a frozen bi-encoder's similarity plus Lucene BM25.
+
+    BM25 is bm25s's Lucene variant (k1=1.2, b=0.75, English stemming and stop words, as the ``bm25`` system) over
+    ``corpus_passages``, the texts the pipeline hands to the teacher; a passage outside that corpus is an error. The
+    lexical term carries knowledge the dense student lacks, so the teacher differs from a student that starts from
+    the same bi-encoder, and it ranks better than either part alone on SciFact (``bench/offline_teacher_check.py``).
+    """
+
+    def __init__(self, name: str, corpus_passages: list[str], device: str = "", max_seq_length: int | None = 350,
+                 score_function: str = "cos", bm25_weight: float = 0.02):
+        import bm25s
+        import Stemmer
+
+        if bm25_weight <= 0:
+            raise HarnessError(f"hybrid teacher: bm25_weight must be positive, got {bm25_weight}")
+        self.name = f"{name}+bm25x{bm25_weight:g}"
+        self.dense = BiEncoderTeacher(name, device=device, max_seq_length=max_seq_length, score_function=score_function)
+        self.bm25_weight = float(bm25_weight)
+        self._tok = {"stopwords": "en", "stemmer": Stemmer.Stemmer("english"), "show_progress": False}
+        self._row = {t: i for i, t in enumerate(corpus_passages)}
+        self.bm25 = bm25s.BM25(method="lucene", k1=1.2, b=0.75)
+        self.bm25.index(bm25s.tokenize(corpus_passages, **self._tok), show_progress=False)
+
+    def bm25_scores(self, queries: list[str], passages: list[str]) -> np.ndarray:
+        """Lucene BM25 of each (query, passage) pair; passages must be texts of the corpus."""
+        import bm25s
+
+        rows = np.empty(len(passages), dtype=np.int64)
+        for j, p in enumerate(passages):
+            r = self._row.get(p)
+            if r is None:
+                raise HarnessError(f"hybrid teacher: passage not in its corpus: {p[:60]!r}")
+            rows[j] = r
+        uq, qi = _unique(queries)
+        tokens = bm25s.tokenize(uq, return_ids=False, **self._tok)
+        out = np.zeros(len(queries), dtype=np.float32)
+        order = np.argsort(qi, kind="stable")
+        bounds = np.searchsorted(qi[order], np.arange(len(uq) + 1))
+        for u, toks in enumerate(tokens):
+            idx = order[bounds[u]:bounds[u + 1]]
+            if toks and len(idx):
+                known = [t for t in toks if t in self.bm25.vocab_dict]
+                if known:
+                    out[idx] = self.bm25.get_scores(known)[rows[idx]]
+        return out
+
+    def score(self, queries: list[str], passages: list[str], batch_size: int = 64) -> np.ndarray:
+        if len(queries) != len(passages):
+            raise ValueError("queries and passages must have the same length")
+        if not queries:
+            return np.zeros(0, dtype=np.float32)
+        lexical = self.bm25_scores(queries, passages)
+        return (self.dense.score(queries, passages, batch_size) + self.bm25_weight * lexical).astype(np.float32)
+
+
+TEACHER_KINDS = ("cross-encoder", "bi-encoder", "hybrid")
+
+
 def load_teacher(kind: str, name_or_path: str, **kw) -> Teacher:
-    """``kind``: "cross-encoder" (kw: device, max_seq_length) or "bi-encoder" (kw: device, max_seq_length,
-    score_function)."""
+    """``kind``: "cross-encoder" (kw: device, max_seq_length), "bi-encoder" (kw: device, max_seq_length,
+    score_function) or "hybrid" (kw as bi-encoder, plus corpus_passages and bm25_weight)."""
     if kind == "cross-encoder":
-        kw.pop("score_function", None)
+        for k in ("score_function", "corpus_passages", "bm25_weight"):
+            kw.pop(k, None)
         return CrossEncoderTeacher(name_or_path, **kw)
     if kind == "bi-encoder":
+        kw.pop("corpus_passages", None)
+        kw.pop("bm25_weight", None)
         return BiEncoderTeacher(name_or_path, **kw)
-    raise HarnessError(f"unknown teacher kind '{kind}' (cross-encoder or bi-encoder)")
+    if kind == "hybrid":
+        if kw.get("corpus_passages") is None:
+            raise HarnessError("the hybrid teacher needs the corpus (corpus_passages) for its BM25 statistics")
+        return HybridTeacher(name_or_path, **kw)
+    raise HarnessError(f"unknown teacher kind '{kind}' ({', '.join(TEACHER_KINDS)})")
