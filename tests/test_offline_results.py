@@ -1,0 +1,79 @@
+"""The committed offline-preset SciFact results (leaderboards/results/offline-scifact) re-evaluated independently.
+
+The run files are read line by line here (no harness code), scored with pytrec_eval against ../shared/data's
+SciFact qrels, and the Wilcoxon p-values recomputed with scipy: every committed number must follow from the
+committed run files. The settings recorded in the manifests must be the offline preset's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+RESULTS = REPO / "leaderboards" / "results" / "offline-scifact"
+RUNS = RESULTS / "runs" / "beir" / "scifact"
+
+
+def read_trec(path: Path) -> dict[str, dict[str, float]]:
+    run: dict[str, dict[str, float]] = {}
+    for line in path.read_text().splitlines():
+        qid, _, doc, _, score, _ = line.split()
+        run.setdefault(qid, {})[doc] = float(score)
+    return run
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    for line in path.read_text().splitlines()[1:]:
+        q, d, s = line.split("\t")
+        qrels.setdefault(q, {})[d] = int(s)
+    return qrels
+
+
+@pytest.fixture(scope="module")
+def per_query(shared_data):
+    import pytrec_eval
+
+    qrels = read_qrels(shared_data / "scifact" / "qrels" / "test.tsv")
+    evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"})
+    out = {}
+    for system in ("base", "gpl", "rgpl"):
+        scores = evaluator.evaluate(read_trec(RUNS / f"{system}.trec"))
+        out[system] = np.array([scores.get(q, {}).get("ndcg_cut_10", 0.0) for q in qrels])
+    return out
+
+
+@pytest.mark.parametrize("a,b", [("base", "gpl"), ("gpl", "rgpl")])
+def test_committed_comparison_follows_from_the_run_files(per_query, a, b):
+    from scipy.stats import wilcoxon
+
+    row = json.loads((RESULTS / f"compare-{a}-vs-{b}.json").read_text())["datasets"][0]
+    assert row["n_queries"] == 300 == len(per_query[a])
+    assert row["mean_a"] == pytest.approx(per_query[a].mean(), abs=1e-12)
+    assert row["mean_b"] == pytest.approx(per_query[b].mean(), abs=1e-12)
+    np.testing.assert_allclose(row["per_query"]["a"], per_query[a], atol=1e-12)
+    np.testing.assert_allclose(row["per_query"]["b"], per_query[b], atol=1e-12)
+    diff = per_query[b] - per_query[a]
+    assert row["p_value"] == pytest.approx(wilcoxon(diff, alternative="greater").pvalue, rel=1e-9)
+    assert (row["wins"], row["ties"], row["losses"]) == (int((diff > 0).sum()), int((diff == 0).sum()), int((diff < 0).sum()))
+
+
+def test_committed_runs_used_the_offline_preset():
+    from harness.gpl.settings import RGPLSettings
+    from harness.systems import build_settings
+
+    preset = dict(vars(build_settings(RGPLSettings, {}, preset="offline")))
+    for system in ("gpl", "rgpl"):
+        recorded = json.loads((RUNS / f"{system}.manifest.json").read_text())["settings"]
+        # what the GPU script overrides on purpose: the model path (an fp16 copy cast back to fp32) and the device
+        differing = {k for k in recorded if k in preset and recorded[k] != preset[k]} - {"student", "teacher", "device"}
+        assert not differing, f"{system}: settings differ from --preset offline: {sorted(differing)}"
+    teacher = json.loads((RESULTS / "teacher_check.json").read_text())
+    assert teacher["chosen_weight_on_train"] == preset["teacher_bm25_weight"]
+    w = str(preset["teacher_bm25_weight"])
+    assert teacher["weights"][w]["test"] > teacher["student_test"] + 0.05  # the teacher knows more than the student
