@@ -88,12 +88,7 @@ def main() -> None:
         qids = [q for q in qrels if q in all_queries]
         q_emb = encode_texts(teacher.dense.model, [all_queries[q] for q in qids], batch_size=64, normalize=True)
         dense = q_emb @ doc_emb.T
-        import bm25s
-
-        tokens = bm25s.tokenize([all_queries[q] for q in qids], return_ids=False, **teacher._tok)
-        lexical = np.stack([teacher.bm25.get_scores([t for t in toks if t in teacher.bm25.vocab_dict])
-                            if any(t in teacher.bm25.vocab_dict for t in toks) else np.zeros(len(passages))
-                            for toks in tokens])
+        lexical = teacher.bm25_all([all_queries[q] for q in qids])
         mats[split] = (qids, dense, lexical)
         for w in WEIGHTS:
             result["weights"].setdefault(str(w), {})[split] = ndcg(dense + w * lexical, qids, corpus.ids, qrels)

@@ -117,23 +117,23 @@ class HybridTeacher:
 
     def __init__(self, name: str, corpus_passages: list[str], device: str = "", max_seq_length: int | None = 350,
                  score_function: str = "cos", bm25_weight: float = 0.05):
-        import bm25s
-        import Stemmer
+        from ..bm25 import BM25Index
 
         if bm25_weight <= 0:
             raise HarnessError(f"hybrid teacher: bm25_weight must be positive, got {bm25_weight}")
         self.name = f"{name}+bm25x{bm25_weight:g}"
         self.dense = BiEncoderTeacher(name, device=device, max_seq_length=max_seq_length, score_function=score_function)
         self.bm25_weight = float(bm25_weight)
-        self._tok = {"stopwords": "en", "stemmer": Stemmer.Stemmer("english"), "show_progress": False}
         self._row = {t: i for i, t in enumerate(corpus_passages)}
-        self.bm25 = bm25s.BM25(method="lucene", k1=1.2, b=0.75)
-        self.bm25.index(bm25s.tokenize(corpus_passages, **self._tok), show_progress=False)
+        self.bm25 = BM25Index(corpus_passages)
+
+    def bm25_all(self, queries: list[str]) -> np.ndarray:
+        """Lucene BM25 of each query against every corpus passage: (len(queries), len(corpus)) float32."""
+        ids = self.bm25.tokenizer.queries(queries, self.bm25.vocab)
+        return np.stack([self.bm25.scores(t) for t in ids]) if ids else np.zeros((0, len(self.bm25)), np.float32)
 
     def bm25_scores(self, queries: list[str], passages: list[str]) -> np.ndarray:
         """Lucene BM25 of each (query, passage) pair; passages must be texts of the corpus."""
-        import bm25s
-
         rows = np.empty(len(passages), dtype=np.int64)
         for j, p in enumerate(passages):
             r = self._row.get(p)
@@ -141,16 +141,14 @@ class HybridTeacher:
                 raise HarnessError(f"hybrid teacher: passage not in its corpus: {p[:60]!r}")
             rows[j] = r
         uq, qi = _unique(queries)
-        tokens = bm25s.tokenize(uq, return_ids=False, **self._tok)
+        ids = self.bm25.tokenizer.queries(uq, self.bm25.vocab)
         out = np.zeros(len(queries), dtype=np.float32)
         order = np.argsort(qi, kind="stable")
         bounds = np.searchsorted(qi[order], np.arange(len(uq) + 1))
-        for u, toks in enumerate(tokens):
+        for u, toks in enumerate(ids):
             idx = order[bounds[u]:bounds[u + 1]]
-            if toks and len(idx):
-                known = [t for t in toks if t in self.bm25.vocab_dict]
-                if known:
-                    out[idx] = self.bm25.get_scores(known)[rows[idx]]
+            if len(toks) and len(idx):
+                out[idx] = self.bm25.scores(toks)[rows[idx]]
         return out
 
     def score(self, queries: list[str], passages: list[str], batch_size: int = 64) -> np.ndarray:
