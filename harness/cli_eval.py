@@ -108,7 +108,7 @@ def table_cmd(
     reference: Optional[str] = typer.Option(None, "--reference", help="Column the superscripts and tests compare with (default: second-to-last; sweep: first)."),
     targets: Optional[str] = typer.Option(None, "--targets", help="Columns that get superscripts and stars (default: the last; sweep: all but the reference)."),
     layout: str = typer.Option("paper", "--layout", help="paper (Tables 1-2) or sweep (Table 3: e.g. rgpl-k10k,rgpl-k30k,...)."),
-    runs: str = typer.Option("runs", "--runs"),
+    runs: Optional[str] = typer.Option(None, "--runs", help="Runs folder (default: runs). With --published: the reproduction report, our runs beside the paper's values."),
     data_dir: Optional[str] = typer.Option(None, "--data-dir"),
     datasets: Optional[str] = typer.Option(None, "--datasets", "-d"),
     fmt: str = typer.Option("markdown", "--format", "-f", help="latex or markdown."),
@@ -117,6 +117,7 @@ def table_cmd(
     published: Optional[str] = typer.Option(None, "--published", help="Published results id (e.g. rgpl2025) or a JSON path."),
     table_ids: Optional[str] = typer.Option(None, "--table", help="Published tables to render, e.g. table1,table2 (default: all)."),
     allow_missing: bool = typer.Option(False, "--allow-missing", help="Render missing published values as dashes."),
+    bold: Optional[str] = typer.Option(None, "--bold", help="Published tables: bold rule row-max (best of each row), improved (targets above the reference), extracted (as printed where known), none. Default: the file's (the legend names it)."),
     display: List[str] = typer.Option([], "--display", help="Column label: --display rgpl=R-GPL (repeatable)."),
     caption: Optional[str] = typer.Option(None, "--caption"),
     label: Optional[str] = typer.Option(None, "--label"),
@@ -126,27 +127,35 @@ def table_cmd(
     alpha: float = typer.Option(0.05, "--alpha"),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples (tables show no CI; kept small)."),
 ) -> None:
-    """Paper-style leaderboard (LaTeX booktabs or Markdown) from run files and/or published results."""
-    from .tables import add_run_columns, table_from_runs
+    """Paper-style leaderboard (LaTeX booktabs or Markdown) from run files and/or published results.
+
+    With --published and --runs: the reproduction report (for every dataset and system with a run, our value
+    beside the paper's, the difference, and whether our one-sided test agrees with the paper's star)."""
+    from .tables import BOLD_RULES, add_run_columns, table_from_runs
 
     displays = _displays(display)
     system_list = _split(systems)
+    if bold is not None and bold not in BOLD_RULES:
+        raise HarnessError(f"unknown --bold '{bold}'; use one of {', '.join(BOLD_RULES)}")
+    settings = _settings(zero_method, correction, alpha, n_boot, 0)
     tables = []
     if published:
-        from .published import load_published
+        from .published import load_published, reproduction_table
 
         pset = load_published(published)
         chosen = [pset.table(t) for t in _split(table_ids)] if table_ids else pset.tables
         for pt in chosen:
-            t = pt.to_table(allow_missing=allow_missing)
+            if runs is not None and not system_list:
+                tables.append(reproduction_table(pt, runs, data_dir, settings))
+                continue
+            t = pt.to_table(allow_missing=allow_missing, bold_rule=bold)
             if system_list:
-                t = add_run_columns(t, pt.suite, system_list, runs, data_dir, displays)
+                t = add_run_columns(t, pt.suite, system_list, runs or "runs", data_dir, displays)
             tables.append(t)
     elif system_list:
-        tables.append(table_from_runs(suite, system_list, runs, data_dir, reference=reference,
+        tables.append(table_from_runs(suite, system_list, runs or "runs", data_dir, reference=reference,
                                       targets=_split(targets) or None, layout=layout, datasets=_split(datasets) or None,
-                                      settings=_settings(zero_method, correction, alpha, n_boot, 0), displays=displays,
-                                      metric=metric))
+                                      settings=settings, displays=displays, metric=metric))
     else:
         raise HarnessError("table needs --systems (run names) and/or --published (e.g. rgpl2025)")
     for t in tables:

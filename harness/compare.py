@@ -1,4 +1,11 @@
-"""``harness compare A B``: is system B better than system A, dataset by dataset, on the same queries?"""
+"""The one route from run files to significance: evaluate systems per dataset and test pairs of them.
+
+``build_report`` is the only comparison step. It evaluates every requested system on every dataset (query level),
+runs the one-sided paired test of each requested pair ``(A, B)`` (H1: B > A) where both have run files, applies
+the correction across datasets per pair, and returns a ``Report``: plain data that renderers consume without
+recomputing anything (the console table and JSON of ``harness compare`` here, leaderboards in ``harness.tables``,
+the reproduction report in ``harness.published``). ``compare_runs`` is the two-system case.
+"""
 
 from __future__ import annotations
 
@@ -8,43 +15,62 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import HarnessError
-from .evaluate import DatasetScores, Metric, evaluate_dataset, metrics_for, run_files_for
+from .evaluate import DatasetScores, Metric, evaluate_dataset, metrics_for
 from .fileio import write_json
-from .registry import DatasetInfo, get_suite, resolve_dataset
+from .registry import DatasetInfo, resolve_dataset
+from .runs import datasets_with_runs, run_files_for
 from .stats import PairedTest, TestSettings, apply_correction, paired_test
+
+Pair = tuple[str, str]  # (A, B): the test is B > A
 
 
 @dataclass
-class DatasetComparison:
-    """A vs B on one dataset (CQADupStack: its 12 forums, macro-averaged; test on all queries pooled)."""
+class SystemResult:
+    """One system on one dataset: its scores, or the parts whose run files are missing (all of them: no run)."""
+
+    system: str
+    scores: DatasetScores | None
+    missing_parts: tuple[str, ...] = ()
+    present_parts: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.scores is not None
+
+    def mean(self, metric: Metric) -> float | None:
+        return None if self.scores is None else self.scores.mean(metric)
+
+
+@dataclass
+class DatasetReport:
+    """Every system and every tested pair on one dataset (CQADupStack: its forums macro-averaged; the test pools
+    all queries)."""
 
     info: DatasetInfo
     metric: Metric
-    a: DatasetScores
-    b: DatasetScores
-    test: PairedTest
+    systems: dict[str, SystemResult]
+    tests: dict[Pair, PairedTest] = field(default_factory=dict)
 
-    @property
-    def better(self) -> bool:
-        return self.test.delta > 0
+    def mean(self, system: str) -> float | None:
+        r = self.systems.get(system)
+        return None if r is None else r.mean(self.metric)
 
-    def marker(self) -> str:
-        if self.test.significant:
-            return "*"
-        return ""
+    def test(self, a: str, b: str) -> PairedTest | None:
+        return self.tests.get((a, b))
 
-    def to_dict(self, per_query: bool = True) -> dict:
-        pa, pb = self.a.pooled, self.b.pooled
-        t = self.test
+    def pair_dict(self, a: str, b: str, per_query: bool = True) -> dict:
+        """The JSON record of ``harness compare A B`` for this dataset."""
+        sa, sb, t = self.systems[a].scores, self.systems[b].scores, self.tests[(a, b)]
+        pa, pb = sa.pooled, sb.pooled
         d = {
             "dataset": self.info.name, "display": self.info.display, "group": self.info.group,
             "metric": self.metric.name, "metric_display": self.metric.display, "n_queries": t.n,
-            "parts": [k for k, _ in self.a.parts] if self.info.parts else [],
+            "parts": [k for k, _ in sa.parts] if self.info.parts else [],
             "mean_a": t.mean_a, "mean_b": t.mean_b, "delta": t.delta, "ci": [t.ci_low, t.ci_high],
             "p_value": t.p_value, "p_adjusted": t.p_adjusted, "significant": t.significant,
             "wins": t.wins, "ties": t.ties, "losses": t.losses, "statistic": t.statistic, "note": t.note,
             "missing_a": list(pa.missing), "missing_b": list(pb.missing),
-            "run_files_a": [s.source for _, s in self.a.parts], "run_files_b": [s.source for _, s in self.b.parts],
+            "run_files_a": [s.source for _, s in sa.parts], "run_files_b": [s.source for _, s in sb.parts],
         }
         if per_query:
             d["per_query"] = {"qids": list(pa.qids), "a": pa.array(self.metric).tolist(), "b": pb.array(self.metric).tolist()}
@@ -52,36 +78,60 @@ class DatasetComparison:
 
 
 @dataclass
-class Comparison:
-    """Every dataset's comparison of A and B, with the settings of the test."""
+class Report:
+    """The result of one comparison step: datasets x systems, plus the tests of the requested pairs."""
 
-    a: str
-    b: str
     suite: str
+    systems: tuple[str, ...]
+    pairs: tuple[Pair, ...]
     settings: TestSettings
-    rows: list[DatasetComparison] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # datasets with run files for only one of the systems
+    rows: list[DatasetReport] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # datasets left out, with the reason
+
+    def row(self, dataset: str) -> DatasetReport | None:
+        return next((r for r in self.rows if r.info.name == dataset), None)
+
+    def tested(self, a: str, b: str) -> list[DatasetReport]:
+        return [r for r in self.rows if (a, b) in r.tests]
+
+    # ------------------------------------------------------------------ the two-system view (harness compare)
+    @property
+    def pair(self) -> Pair:
+        if len(self.pairs) != 1:
+            raise HarnessError(f"this report tests {len(self.pairs)} pairs; name one")
+        return self.pairs[0]
+
+    @property
+    def a(self) -> str:
+        return self.pair[0]
+
+    @property
+    def b(self) -> str:
+        return self.pair[1]
 
     @property
     def n_better(self) -> int:
-        return sum(r.better for r in self.rows)
+        return sum(r.tests[self.pair].delta > 0 for r in self.tested(*self.pair))
 
     @property
     def n_significant(self) -> int:
-        return sum(r.better and r.test.significant for r in self.rows)
+        return sum(r.tests[self.pair].delta > 0 and r.tests[self.pair].significant for r in self.tested(*self.pair))
 
     def summary(self) -> str:
-        metrics = sorted({r.metric.display for r in self.rows})
-        return (f"{self.b} > {self.a} on {self.n_better}/{len(self.rows)} datasets, {self.n_significant} significant "
+        rows = self.tested(*self.pair)
+        metrics = sorted({r.metric.display for r in rows})
+        return (f"{self.b} > {self.a} on {self.n_better}/{len(rows)} datasets, {self.n_significant} significant "
                 f"({self.settings.describe('/'.join(metrics))})")
 
     def to_json(self, per_query: bool = True) -> dict:
+        a, b = self.pair
         return {
-            "a": self.a, "b": self.b, "suite": self.suite, "hypothesis": f"{self.b} > {self.a} (one-sided)",
-            "test": self.settings.describe(), "settings": self.settings.__dict__ | {},
-            "summary": {"better": self.n_better, "significant": self.n_significant, "datasets": len(self.rows),
+            "a": a, "b": b, "suite": self.suite, "hypothesis": f"{b} > {a} (one-sided)",
+            "test": self.settings.describe(), "settings": dict(self.settings.__dict__),
+            "bootstrap": self.settings.describe_bootstrap(),
+            "summary": {"better": self.n_better, "significant": self.n_significant, "datasets": len(self.tested(a, b)),
                         "line": self.summary()},
-            "datasets": [r.to_dict(per_query) for r in self.rows],
+            "datasets": [r.pair_dict(a, b, per_query) for r in self.tested(a, b)],
             "skipped": self.skipped,
         }
 
@@ -89,100 +139,131 @@ class Comparison:
         write_json(path, self.to_json(per_query))
 
 
-def datasets_with_runs(suite: str, systems: Sequence[str], runs_dir: str | Path) -> list[DatasetInfo]:
-    """Registered datasets (in registry order) for which any part of any of ``systems`` has a run file, plus
-    custom datasets found under ``runs/<suite>/``."""
-    s = get_suite(suite)
-    found = [d for d in s.datasets if any(run_files_for(d, runs_dir, name)[0] for name in systems)]
-    root = Path(runs_dir) / suite
-    if root.is_dir():
-        known = {d.name for d in s.datasets}
-        for sub in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in known):
-            if any((sub / f"{name}.trec").is_file() for name in systems) and suite == "beir":
-                found.append(resolve_dataset(suite, sub.name))
-    return found
+def build_report(suite: str, systems: Sequence[str], pairs: Sequence[Pair] = (), runs_dir: str | Path = "runs",
+                 data_dir: str | Path | None = None, datasets: Sequence[str | DatasetInfo] | None = None,
+                 metric: str | None = None, settings: TestSettings | None = None, use_cache: bool = True) -> Report:
+    """Evaluate ``systems`` on ``datasets`` (default: every dataset with a run file of any of them) and test each
+    pair (A, B), B > A, on the dataset's metric (or ``metric``) where both have every part's run file."""
+    settings = settings or TestSettings()
+    systems = tuple(dict.fromkeys(systems))
+    if not systems:
+        raise HarnessError("a comparison needs at least one system")
+    for a, b in pairs:
+        if a == b:
+            raise HarnessError(f"compare needs two different systems, got '{a}' twice")
+        for x in (a, b):
+            if x not in systems:
+                raise HarnessError(f"'{x}' is tested but is not one of the systems ({', '.join(systems)})")
+    if datasets:
+        infos = [d if isinstance(d, DatasetInfo) else resolve_dataset(suite, d) for d in datasets]
+    else:
+        infos = datasets_with_runs(suite, systems, runs_dir)
+    report = Report(suite=suite, systems=systems, pairs=tuple(pairs), settings=settings)
+    for info in infos:
+        m = Metric.parse(metric or info.metric)
+        mets = tuple(dict.fromkeys((m,) + metrics_for(info)))
+        results = {}
+        for name in systems:
+            present, missing = run_files_for(info, runs_dir, name)
+            if missing:
+                results[name] = SystemResult(name, None, tuple(missing), len(present))
+            else:
+                results[name] = SystemResult(name, evaluate_dataset(info, name, runs_dir, data_dir, mets, use_cache),
+                                             present_parts=len(present))
+        row = DatasetReport(info=info, metric=m, systems=results)
+        for a, b in pairs:
+            sa, sb = results[a].scores, results[b].scores
+            if sa is None or sb is None:
+                continue
+            pa, pb = sa.pooled, sb.pooled
+            if pa.qids != pb.qids:  # same qrels file, so this only happens if the data changed between runs
+                raise HarnessError(f"{info.name}: '{a}' and '{b}' were evaluated on different query sets")
+            strata = [s.n for _, s in sa.parts] if len(sa.parts) > 1 else None
+            row.tests[(a, b)] = paired_test(pa.array(m), pb.array(m), settings, strata=strata)
+        report.rows.append(row)
+    for pair in pairs:
+        apply_correction([r.tests[pair] for r in report.rows if pair in r.tests], settings.correction)
+    return report
 
 
 def compare_runs(a: str, b: str, suite: str = "beir", datasets: Sequence[str] | None = None,
                  runs_dir: str | Path = "runs", data_dir: str | Path | None = None, metric: str | None = None,
-                 settings: TestSettings | None = None, use_cache: bool = True) -> Comparison:
-    """Evaluate both systems on each dataset and test B > A on the dataset's metric (or ``metric``)."""
-    settings = settings or TestSettings()
+                 settings: TestSettings | None = None, use_cache: bool = True) -> Report:
+    """``harness compare A B``: test B > A on every dataset with run files of both (or on ``datasets``, where
+    both must be present); datasets with only one of the two are listed in ``skipped``."""
     if a == b:
         raise HarnessError(f"compare needs two different systems, got '{a}' twice")
-    comp = Comparison(a=a, b=b, suite=suite, settings=settings)
-    if datasets:
+    if datasets:  # named datasets: a missing run file is an error that names it
         infos = [resolve_dataset(suite, n) for n in datasets]
-    else:  # every dataset with run files of both systems; those with only one are reported, not compared
-        infos = []
-        for d in datasets_with_runs(suite, [a, b], runs_dir):
-            has = [name for name in (a, b) if run_files_for(d, runs_dir, name)[0]]
-            if len(has) == 2:
-                infos.append(d)
-            else:
-                comp.skipped.append(f"{d.name}: run files only for '{has[0]}'")
-    if not infos:
+        for info in infos:
+            for name in (a, b):
+                missing = run_files_for(info, runs_dir, name)[1]
+                if missing:
+                    evaluate_dataset(info, name, runs_dir)  # raises the error naming the missing file(s)
+    else:
+        infos = datasets_with_runs(suite, [a, b], runs_dir)
+    report = build_report(suite, [a, b], [(a, b)], runs_dir, data_dir, infos, metric, settings, use_cache)
+    for r in report.rows:
+        has = [name for name in (a, b) if r.systems[name].complete or r.systems[name].present_parts]
+        if (a, b) not in r.tests:
+            report.skipped.append(f"{r.info.name}: run files only for '{has[0]}'" if len(has) == 1 else
+                                  f"{r.info.name}: run files incomplete for {' and '.join(repr(h) for h in has)}")
+    report.rows = [r for r in report.rows if (a, b) in r.tests]
+    if not report.rows:
         raise HarnessError(f"no dataset has run files for both '{a}' and '{b}' under {Path(runs_dir) / suite} "
                            f"(expected <dataset>/{a}.trec and <dataset>/{b}.trec)")
-    for info in infos:
-        m = Metric.parse(metric) if metric else Metric.parse(info.metric)
-        metrics = tuple(dict.fromkeys((m,) + metrics_for(info)))
-        sa = evaluate_dataset(info, a, runs_dir, data_dir, metrics, use_cache)
-        sb = evaluate_dataset(info, b, runs_dir, data_dir, metrics, use_cache)
-        pa, pb = sa.pooled, sb.pooled
-        if pa.qids != pb.qids:  # same qrels file, so this only happens if the data changed between runs
-            raise HarnessError(f"{info.name}: the two systems were evaluated on different query sets")
-        strata = [s.n for _, s in sa.parts] if len(sa.parts) > 1 else None
-        test = paired_test(pa.array(m), pb.array(m), settings, strata=strata)
-        comp.rows.append(DatasetComparison(info=info, metric=m, a=sa, b=sb, test=test))
-    apply_correction([r.test for r in comp.rows], settings.correction)
-    return comp
+    return report
 
 
+# ---------------------------------------------------------------------------------------- console renderer
 def _fmt(x: float, scale: float = 100.0, digits: int = 1, sign: bool = False) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     return f"{x * scale:+.{digits}f}" if sign else f"{x * scale:.{digits}f}"
 
 
-def _fmt_p(p: float) -> str:
+def fmt_p(p: float | None) -> str:
+    """A p-value as printed by the console and the reproduction report."""
     if p is None or math.isnan(p):
         return "-"
     return f"{p:.2e}" if p < 1e-3 else f"{p:.4f}"
 
 
-def render_comparison(comp: Comparison, console=None) -> None:
-    """A rich table with one row per dataset, notes on missing queries, and the summary line."""
+def render_comparison(report: Report, console=None) -> None:
+    """``harness compare``: a rich table with one row per dataset, notes on missing queries, and the summary."""
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
-    table = Table(title=f"{comp.b} vs {comp.a} ({comp.suite}); H1: {comp.b} > {comp.a}", title_justify="left")
-    corr = comp.settings.correction != "none"
-    cols = [("dataset", "left"), ("metric", "left"), ("n", "right"), (comp.a, "right"), (comp.b, "right"),
-            ("delta", "right"), ("95% CI", "right"), ("p (one-sided)", "right")]
+    a, b = report.pair
+    table = Table(title=f"{b} vs {a} ({report.suite}); H1: {b} > {a}", title_justify="left")
+    corr = report.settings.correction != "none"
+    cols = [("dataset", "left"), ("metric", "left"), ("n", "right"), (a, "right"), (b, "right"),
+            ("delta", "right"), (f"{report.settings.ci:.0%} CI", "right"), ("p (one-sided)", "right")]
     cols += [("p adj.", "right")] if corr else []
     cols += [("W/T/L", "right"), ("sig.", "left")]
     for col, just in cols:
         table.add_column(col, justify=just)
-    for r in comp.rows:
-        t = r.test
+    rows = report.tested(a, b)
+    for r in rows:
+        t = r.tests[(a, b)]
         cells = [r.info.display, r.metric.display, str(t.n), _fmt(t.mean_a), _fmt(t.mean_b), _fmt(t.delta, sign=True),
-                 f"[{_fmt(t.ci_low, sign=True)}, {_fmt(t.ci_high, sign=True)}]", _fmt_p(t.p_value)]
+                 f"[{_fmt(t.ci_low, sign=True)}, {_fmt(t.ci_high, sign=True)}]", fmt_p(t.p_value)]
         if corr:
-            cells.append(_fmt_p(t.p_adjusted))
-        cells += [f"{t.wins}/{t.ties}/{t.losses}", r.marker()]
+            cells.append(fmt_p(t.p_adjusted))
+        cells += [f"{t.wins}/{t.ties}/{t.losses}", "*" if t.significant else ""]
         table.add_row(*cells)
     console.print(table)
-    console.print("Scores x100; delta = B - A; CI: paired bootstrap of the mean difference; "
-                  f"* = significant at p < {comp.settings.alpha:g}.")
-    for r in comp.rows:
-        for name, s in ((comp.a, r.a), (comp.b, r.b)):
+    console.print(f"Scores x100; delta = B - A; CI: {report.settings.describe_bootstrap()}; "
+                  f"* = significant at p < {report.settings.alpha:g}.", highlight=False)
+    for r in rows:
+        for name in (a, b):
+            s = r.systems[name].scores
             if s.missing:
                 console.print(f"[yellow]note:[/yellow] {r.info.display}: {len(s.missing)} of {s.n} judged queries "
                               f"missing from the run of '{name}' (scored 0)", highlight=False)
-        if r.test.note:
-            console.print(f"[yellow]note:[/yellow] {r.info.display}: {r.test.note}", highlight=False)
-    for text in comp.skipped:
+        if r.tests[(a, b)].note:
+            console.print(f"[yellow]note:[/yellow] {r.info.display}: {r.tests[(a, b)].note}", highlight=False)
+    for text in report.skipped:
         console.print(f"[yellow]skipped:[/yellow] {text}", highlight=False)
-    console.print(comp.summary(), highlight=False)
+    console.print(report.summary(), highlight=False)

@@ -34,6 +34,7 @@ from .datasets import cache_root, locate, read_beir_qrels, read_lotte_qas
 from .errors import DataError, HarnessError
 from .fileio import atomic_open, file_sha256, read_json, stable_hash
 from .registry import DatasetInfo
+from .runs import run_files_for, run_path
 
 EVAL_VERSION = 2  # bump when a convention above changes: it invalidates cached results
 
@@ -370,25 +371,12 @@ class DatasetScores:
         return sum(s.n for _, s in self.parts)
 
 
-def run_files_for(info: DatasetInfo, runs_dir: str | Path, system: str) -> tuple[list[tuple[str, Path]], list[str]]:
-    """(present part files, missing part keys) of ``runs/<suite>/<key>/<system>.trec``."""
-    from .runs import run_path
-
-    present, missing = [], []
-    for key in info.part_names:
-        p = run_path(runs_dir, info.suite, key, system)
-        (present if p.is_file() else missing).append((key, p) if p.is_file() else key)
-    return present, missing
-
-
 def evaluate_dataset(info: DatasetInfo, system: str, runs_dir: str | Path, data_dir: str | Path | None = None,
                      metrics: Iterable["Metric | str"] | None = None, use_cache: bool = True) -> DatasetScores:
     """Evaluate ``runs/<suite>/<dataset>[/<part>]/<system>.trec``; every part must be present."""
     metrics = tuple(metrics) if metrics is not None else metrics_for(info)
     present, missing = run_files_for(info, runs_dir, system)
     if missing:
-        from .runs import run_path
-
         shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
         what = f"{len(missing)} of {len(info.part_names)} parts" if info.parts else "the run file"
         raise HarnessError(f"{info.name}: {what} missing for system '{system}' ({shown}; expected e.g. "

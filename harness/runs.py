@@ -1,4 +1,5 @@
-"""TREC run files: write (atomically, strictly decreasing scores), read and validate, plus their manifests.
+"""TREC run files: where they live (``run_path``, discovery), write (atomically, strictly decreasing scores), read and
+validate, plus their manifests.
 
 A run file line is ``qid Q0 docid rank score tag``. Ties in score are broken by doc id (ascending) and the
 written scores are then made strictly decreasing by stepping each tied score down to the next representable
@@ -14,12 +15,13 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from .errors import DataError
 from .fileio import atomic_open, read_json, write_json
+from .registry import DatasetInfo, get_suite, resolve_dataset
 
 Run = dict[str, dict[str, float]]  # qid -> docid -> score
 
@@ -27,6 +29,32 @@ Run = dict[str, dict[str, float]]  # qid -> docid -> score
 def run_path(runs_dir: str | Path, suite: str, dataset_key: str, name: str) -> Path:
     """``runs/<suite>/<dataset>/<name>.trec``; CQADupStack parts nest as ``cqadupstack/<forum>``."""
     return Path(runs_dir) / suite / dataset_key / f"{name}.trec"
+
+
+def run_files_for(info: DatasetInfo, runs_dir: str | Path, system: str) -> tuple[list[tuple[str, Path]], list[str]]:
+    """(present part files as (key, path), missing part keys) of ``runs/<suite>/<key>/<system>.trec``."""
+    present, missing = [], []
+    for key in info.part_names:
+        p = run_path(runs_dir, info.suite, key, system)
+        if p.is_file():
+            present.append((key, p))
+        else:
+            missing.append(key)
+    return present, missing
+
+
+def datasets_with_runs(suite: str, systems: Sequence[str], runs_dir: str | Path) -> list[DatasetInfo]:
+    """Registered datasets (in registry order) for which any part of any of ``systems`` has a run file, plus (BEIR)
+    custom datasets: folders under ``runs/beir/`` that hold a run file of one of ``systems``."""
+    s = get_suite(suite)
+    found = [d for d in s.datasets if any(run_files_for(d, runs_dir, name)[0] for name in systems)]
+    root = Path(runs_dir) / suite
+    if suite == "beir" and root.is_dir():
+        known = {d.name for d in s.datasets}
+        for sub in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in known):
+            if any(run_path(runs_dir, suite, sub.name, name).is_file() for name in systems):
+                found.append(resolve_dataset(suite, sub.name))
+    return found
 
 
 def manifest_path(trec_path: str | Path) -> Path:

@@ -55,6 +55,13 @@ class TestSettings:
         if self.n_boot < 0:
             raise HarnessError("n_boot must be >= 0")
 
+    def describe_bootstrap(self) -> str:
+        """How the CI was computed, with what it takes to reproduce it exactly (resamples and seed)."""
+        if self.n_boot == 0:
+            return "no bootstrap (n_boot = 0)"
+        return (f"paired bootstrap percentile interval of the mean difference, {self.n_boot} resamples of the "
+                f"queries, seed {self.seed}")
+
     def describe(self, metric_display: str = "the per-query metric", with_alpha: bool = True) -> str:
         """The legend line naming the test actually run."""
         corr = {"none": "no correction for multiple datasets", "holm": "Holm correction across datasets",
