@@ -190,28 +190,31 @@ def compare_runs(a: str, b: str, suite: str = "beir", datasets: Sequence[str] | 
                  runs_dir: str | Path = "runs", data_dir: str | Path | None = None, metric: str | None = None,
                  settings: TestSettings | None = None, use_cache: bool = True) -> Report:
     """``harness compare A B``: test B > A on every dataset with run files of both (or on ``datasets``, where
-    both must be present); datasets with only one of the two are listed in ``skipped``."""
+    both must be present); datasets with only one of the two are listed in ``skipped``, not evaluated."""
     if a == b:
         raise HarnessError(f"compare needs two different systems, got '{a}' twice")
+    skipped = []
     if datasets:  # named datasets: a missing run file is an error that names it
         infos = [resolve_dataset(suite, n) for n in datasets]
         for info in infos:
             for name in (a, b):
-                missing = run_files_for(info, runs_dir, name)[1]
-                if missing:
-                    evaluate_dataset(info, name, runs_dir)  # raises the error naming the missing file(s)
+                if run_files_for(info, runs_dir, name)[1]:
+                    evaluate_dataset(info, name, runs_dir)  # raises the error that names the missing file(s)
     else:
-        infos = datasets_with_runs(suite, [a, b], runs_dir)
-    report = build_report(suite, [a, b], [(a, b)], runs_dir, data_dir, infos, metric, settings, use_cache)
-    for r in report.rows:
-        has = [name for name in (a, b) if r.systems[name].complete or r.systems[name].present_parts]
-        if (a, b) not in r.tests:
-            report.skipped.append(f"{r.info.name}: run files only for '{has[0]}'" if len(has) == 1 else
-                                  f"{r.info.name}: run files incomplete for {' and '.join(repr(h) for h in has)}")
-    report.rows = [r for r in report.rows if (a, b) in r.tests]
-    if not report.rows:
+        infos = []
+        for info in datasets_with_runs(suite, [a, b], runs_dir):
+            missing = {name: run_files_for(info, runs_dir, name)[1] for name in (a, b)}
+            if not any(missing.values()):
+                infos.append(info)
+                continue
+            has = [name for name in (a, b) if len(missing[name]) < len(info.part_names)]
+            skipped.append(f"{info.name}: run files only for '{has[0]}'" if len(has) == 1 else
+                           f"{info.name}: run files incomplete for {' and '.join(repr(h) for h in has)}")
+    if not infos:
         raise HarnessError(f"no dataset has run files for both '{a}' and '{b}' under {Path(runs_dir) / suite} "
                            f"(expected <dataset>/{a}.trec and <dataset>/{b}.trec)")
+    report = build_report(suite, [a, b], [(a, b)], runs_dir, data_dir, infos, metric, settings, use_cache)
+    report.skipped = skipped
     return report
 
 

@@ -137,7 +137,7 @@ class PublishedTable:
         table = Table(title=raw.get("title", ""), metric_display=self.metric_display, columns=columns, sections=[],
                       reference=reference, targets=targets, caption=raw.get("caption", ""), label=raw.get("label", ""),
                       bold_rule=bold_rule or raw.get("bold_rule", "row-max"), row_header=raw.get("row_header", ""),
-                      derive_deltas=not any("superscript" in r for r in self.rows))
+                      derive_deltas=not printed)
         sections: dict[str, Section] = {}
         for r in self.rows:
             cells = {}

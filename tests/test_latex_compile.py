@@ -107,11 +107,30 @@ def test_both_tables_in_one_document_and_a_fragment_inside_a_paper(pdflatex, tmp
     compile_tex(pdflatex, paper)
 
 
-def test_shipped_rgpl2025_layout_compiles_with_dashes(pdflatex, tmp_path):
+def test_shipped_rgpl2025_tables_1_2_3_compile(pdflatex, tmp_path):
     tex = tmp_path / "rgpl2025.tex"
-    r = harness("table", "--published", "rgpl2025", "--format", "latex", "--standalone", "--allow-missing",
-                "--out", str(tex))
+    r = harness("table", "--published", "rgpl2025", "--format", "latex", "--standalone", "--out", str(tex))
     assert r.returncode == 0, r.stderr
+    text = tex.read_text()
+    assert text.count(r"\begin{table}") == 3 and r"\textbf{65.2}$^{+0.6}$" in text and "TREC-COVID*" in text
+    assert r"Corpus & GPL & 10k & 30k & 50k & 100k \\" in text
+    compile_tex(pdflatex, tex)
+
+
+def test_reproduction_report_compiles(pdflatex, tmp_path):
+    """Our runs beside the paper's (grouped headers paper/ours/diff, the test columns) as a LaTeX document."""
+    rng = random.Random(7)
+    data, runs = tmp_path / "data", tmp_path / "runs"
+    case = _tiny_beir(data, "scifact", 40, rng)
+    for name, quality in {"bm25": 0.2, "gpl": 0.3, "rgpl": 0.6, "rgpl-k10k": 0.4}.items():
+        write_run(runs / "beir" / "scifact" / f"{name}.trec", _system_run(case, quality, rng), tag=name)
+    tex = tmp_path / "repro.tex"
+    r = harness("table", "--published", "rgpl2025", "--runs", str(runs), "--data-dir", str(data), "--format", "latex",
+                "--standalone", "--n-boot", "100", "--out", str(tex))
+    assert r.returncode == 0, r.stderr
+    text = tex.read_text()
+    assert r"\multicolumn{3}{c}{BM25}" in text and r"\cmidrule(lr){2-4}" in text and "R-GPL \\textgreater{} GPL" in text
+    assert "SCIFACT & 69.1 & " in text
     compile_tex(pdflatex, tex)
 
 

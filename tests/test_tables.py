@@ -114,18 +114,81 @@ def test_published_validation_and_missing_values(tmp_path):
         load_published("no-such-paper")
 
 
-def test_shipped_rgpl2025_file_loads_and_says_what_is_missing():
+TRANSCRIPTION = Path(__file__).resolve().parents[2] / "shared" / "paper" / "rgpl2025-tables.md"
+
+
+def _transcribed_tables() -> list[list[dict]]:
+    """The TSV blocks of the paper's transcription (an independent copy of the printed Tables 1-3)."""
+    if not TRANSCRIPTION.is_file():
+        pytest.skip(f"the paper's transcription is not at {TRANSCRIPTION}")
+    out = []
+    for block in re.findall(r"```tsv\n(.*?)```", TRANSCRIPTION.read_text("utf-8"), re.S):
+        lines = [line.split("\t") for line in block.strip("\n").split("\n")]
+        out.append([dict(zip(lines[0], line + [""] * (len(lines[0]) - len(line)))) for line in lines[1:]])
+    return out
+
+
+def test_shipped_rgpl2025_holds_every_printed_number_star_and_superscript():
     pset = load_published("rgpl2025")
-    assert [t.id for t in pset.tables] == ["table1", "table2"]
+    assert [t.id for t in pset.tables] == ["table1", "table2", "table3"]
     assert "arXiv:2501.14434" in pset.meta["source"]
-    for pt in pset.tables:
-        missing = pt.missing_values()
-        filled = len(pt.raw["rows"]) * len(pt.raw["columns"]) - len(missing)
-        if missing:  # not transcribed yet: rendering must refuse rather than print an empty leaderboard
-            with pytest.raises(HarnessError, match="transcribe them"):
-                pt.to_table()
-        else:
-            assert filled > 0 and pt.to_table().to_latex()
+    t1, t2, t3 = _transcribed_tables()
+    for pt, tsv, name_col in ((pset.tables[0], t1, "beir_name"), (pset.tables[1], t2, "lotte_name")):
+        table = pt.to_table()
+        assert [c.display for c in table.columns] == ["BM25", "Base", "GPL", "R-GPL"]
+        rows = table.all_rows()
+        assert [r.label for r in rows] == [x["dataset_printed"] for x in tsv]
+        groups = [sec.name for sec in table.sections]
+        assert groups == list(dict.fromkeys(x["group"] for x in tsv if x["group"] != "-"))
+        for r, x in zip(rows, tsv):
+            assert r.key == (x[name_col] if x[name_col] != "-" else "Average")
+            assert [r.cells[k].text for k in ("bm25", "base", "gpl", "rgpl")] == [x[k] for k in ("bm25", "base", "gpl", "rgpl")]
+            assert r.star == (x["star"] == "1")
+            assert r.cells["rgpl"].delta_text == x["superscript"]  # as printed; ties print none
+            assert not any(c.delta_text for k, c in r.cells.items() if k != "rgpl")
+    table3 = pset.tables[2].to_table()
+    assert [c.display for c in table3.columns] == ["GPL", "10k", "30k", "50k", "100k"]
+    for r, x in zip(table3.all_rows(), t3, strict=True):
+        assert r.label == x["dataset_printed"] and r.key == x["beir_name"]
+        assert [c.text for c in r.cells.values()] == [x[k] for k in ("gpl", "10k", "30k", "50k", "100k")]
+        assert not r.star and not any(c.delta_text or c.bold for c in r.cells.values())
+
+
+def test_shipped_rgpl2025_renders_as_printed_with_the_bold_rule_stated():
+    pset = load_published("rgpl2025")
+    md1, md2, md3 = (pt.to_table().to_markdown() for pt in pset.tables)
+    assert "| Corpus | BM25 | Base | GPL | R-GPL |" in md1
+    assert "| *Bio-Medical Information Retrieval* |" in md1 and "| *Fact Checking* |" in md1
+    assert "| TREC-COVID\\* | 68.8 | 65.1 | 71.6 | **76.0**<sup>+4.4</sup> |" in md1
+    assert "| SCIFACT | 69.1 | 57.1 | 66.4 | **67.8**<sup>+1.4</sup> |" in md1  # no star, bold not BM25's 69.1
+    assert "| Arguana | 47.2 | 33.9 | 48.3 | 46.4<sup>-1.9</sup> |" in md1
+    assert "| **Average** | 41.1 | 41.8 | 46.4 | **47.7**<sup>+1.3</sup> |" in md1
+    assert "CQADupstack: no test" in md1
+    assert "| Recreation | 59.8 | 62.8 | 71.0 | 71.0 |" in md2  # a tie: no superscript printed
+    assert "| **Average** | 53.0 | 58.4 | 64.5 | **65.2**<sup>+0.6</sup> |" in md2  # +0.6 as printed, not 0.7
+    assert "| *LoTTE Forum Test Queries (Success@5)* |" in md2
+    assert "| SCIFACT | 66.4 | 66.1 | 67.8 | 67.3 | 67.7 |" in md3 and "| Corpus | GPL | 10k | 30k | 50k | 100k |" in md3
+    assert "Bold: R-GPL where higher than GPL" in md1 and "in 53 of the 53 cells" in md1
+    assert "No bold." in md3
+    latex = pset.tables[1].to_table().to_latex()
+    assert r"Writing* & 63.2 & 70.6 & 77.1 & \textbf{77.4}$^{+0.3}$ \\" in latex
+    assert r"Average & 53.0 & 58.4 & 64.5 & \textbf{65.2}$^{+0.6}$ \\" in latex
+    assert r"\multicolumn{5}{l}{\textit{LoTTE Search Test Queries (Success@5)}}" in latex
+    # the bold rule is data: the other rules render differently and say so
+    t = pset.tables[0].to_table(bold_rule="row-max")
+    sf = next(r for r in t.all_rows() if r.key == "scifact")
+    assert sf.cells["bm25"].bold and not sf.cells["rgpl"].bold and "best value of each row" in t.legend
+
+
+def test_bold_rule_improved_is_the_one_that_matches_the_printed_bold():
+    """Every cell whose bold survived the paper's text extraction is bold under 'improved' (R-GPL above GPL), while
+    a row maximum contradicts the print (e.g. SCIFACT and SCIDocs bold R-GPL below BM25)."""
+    for pt in load_published("rgpl2025").tables[:2]:
+        agree, known = pt.bold_agreement("improved")
+        assert agree == known and known >= 4 * len(pt.rows) - 9
+        agree_max, _ = pt.bold_agreement("row-max")
+        assert agree_max < known
+        assert pt.bold_agreement("extracted") == (known, known)
 
 
 def test_cells_and_escaping():
@@ -261,3 +324,60 @@ def test_published_table_with_own_runs_beside(run_fixture, tmp_path):
     assert r["scifact"].cells["rgpl-k10k"].value is not None
     assert r["Average"].cells["rgpl-k10k"].value is None
     assert "ours" in t.to_markdown() and re.search(r"\| SciFact \|.*\|.*\|.*\|.*\|", t.to_markdown())
+
+
+def test_reproduction_report_puts_our_runs_beside_the_paper(run_fixture):
+    """Our value, the difference and our one-sided test beside the printed ones, for every dataset and system with
+    a run; everything else shows the paper's values only."""
+    import shutil
+
+    import pytrec_eval
+
+    from harness.published import reproduction_table
+
+    data, runs, cases, per_system = run_fixture
+    for ds in ("scifact", "nfcorpus"):  # R-GPL of Table 1 is the run named rgpl; BM25 only on SciFact
+        shutil.copy(runs / "beir" / ds / "rgpl-k10k.trec", runs / "beir" / ds / "rgpl.trec")
+    shutil.copy(runs / "beir" / "scifact" / "weak.trec", runs / "beir" / "scifact" / "bm25.trec")
+    pset = load_published("rgpl2025")
+    settings = TestSettings(n_boot=100)
+    t = reproduction_table(pset.table("table1"), runs, data, settings)
+    keys = [c.key for c in t.columns]
+    assert keys == ["bm25:paper", "bm25:ours", "bm25:diff", "base:paper", "gpl:paper", "gpl:ours", "gpl:diff",
+                    "rgpl:paper", "rgpl:ours", "rgpl:diff", "rgpl:star", "rgpl:p", "rgpl:agree"]
+    rows = {r.key: r for r in t.all_rows()}
+    for ds, printed_gpl, printed_rgpl in (("scifact", 66.4, 67.8), ("nfcorpus", 34.1, 34.2)):
+        ev = pytrec_eval.RelevanceEvaluator(cases[ds]["qrels"], {"ndcg_cut_10"})
+        per_q = {s: np.array([v["ndcg_cut_10"] for v in ev.evaluate(per_system[ds, s]).values()])
+                 for s in ("gpl", "rgpl-k10k")}
+        c = rows[ds].cells
+        assert c["gpl:paper"].value == printed_gpl and c["rgpl:paper"].value == printed_rgpl
+        assert c["gpl:ours"].value == pytest.approx(100 * per_q["gpl"].mean(), abs=1e-9)
+        assert c["rgpl:ours"].value == pytest.approx(100 * per_q["rgpl-k10k"].mean(), abs=1e-9)
+        assert c["gpl:diff"].text == f"{c['gpl:ours'].shown - printed_gpl:+.1f}"
+        expected = paired_test(per_q["gpl"], per_q["rgpl-k10k"], settings)
+        ours_star = expected.p_value < 0.05 and expected.delta > 0
+        assert c["rgpl:p"].text.rstrip("*") == (f"{expected.p_value:.2e}" if expected.p_value < 1e-3 else
+                                                f"{expected.p_value:.4f}")
+        assert c["rgpl:p"].text.endswith("*") == ours_star
+        assert c["rgpl:star"].text == ""  # the paper prints no star on either
+        assert c["rgpl:agree"].text == ("no" if ours_star else "yes")
+    assert ours_star, "the fixture's rgpl is much better than gpl: the test should find it on NFCorpus"
+    assert rows["scifact"].cells["bm25:ours"].value is not None and rows["nfcorpus"].cells["bm25:ours"].value is None
+    tc = rows["trec-covid"].cells  # no run: the paper's values only
+    assert tc["gpl:paper"].text == "71.6" and tc["gpl:ours"].text == "–" and tc["rgpl:agree"].text == "–"
+    assert rows["trec-covid"].star and tc["rgpl:star"].text == "*"
+    assert rows["cqadupstack"].cells["rgpl:star"].text == "no test"
+    assert rows["Average"].cells["gpl:paper"].text == "46.4" and rows["Average"].cells["gpl:ours"].value is None
+    md = t.to_markdown()
+    assert "| Corpus | BM25 paper | BM25 ours | BM25 diff | Base paper |" in md
+    assert "R-GPL > GPL" in md and "agree" in t.legend
+
+    # a subset works: Table 3 shows ours for the intervals with runs, the paper's values for the others
+    t3 = reproduction_table(pset.table("table3"), runs, data, settings)
+    assert [c.key for c in t3.columns] == ["gpl:paper", "gpl:ours", "gpl:diff", "rgpl-k10k:paper", "rgpl-k10k:ours",
+                                           "rgpl-k10k:diff", "rgpl-k30k:paper", "rgpl-k30k:ours", "rgpl-k30k:diff",
+                                           "rgpl-k50k:paper", "rgpl-k100k:paper"]
+    # and a table without any run (LoTTE here) is the paper's table
+    t2 = reproduction_table(pset.table("table2"), runs, data, settings)
+    assert all(c.key.endswith(":paper") for c in t2.columns) and "paper's values only" in t2.legend
