@@ -117,7 +117,7 @@ def test_the_distribution_declares_every_package_and_no_top_level_adapters():
     on_disk = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "harness").rglob("__init__.py")}
     assert on_disk <= packages, f"packages missing from pyproject.toml: {sorted(on_disk - packages)}"
     assert "adapters" not in packages and not any(p.startswith("adapters.") for p in packages)
-    assert tool["package-dir"] == {"harness_adapters": "adapters"} and "harness_adapters" in packages
+    assert tool["package-dir"]["harness_adapters"] == "adapters" and "harness_adapters" in packages
     assert config["project"]["entry-points"][ENTRY_POINT_GROUP] == BUILTIN_SYSTEMS
 
 
