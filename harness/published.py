@@ -240,8 +240,9 @@ def reproduction_table(pt: PublishedTable, runs_dir: str | Path, data_dir: str |
     table = Table(title=f"{paper.title}: reproduction" if paper.title else "Reproduction", columns=columns, sections=[],
                   metric_display=paper.metric_display, row_header=paper.row_header, bold_rule="none",
                   derive_deltas=False, label=f"{paper.label}-repro" if paper.label else "",
-                  caption=(f"Our runs beside the published values of {pt.raw.get('title') or pt.id}"
-                           f" ({pt.raw.get('citation') or pt.set_id}, {pt.raw.get('source') or ''}).").replace(", )", ")"))
+                  caption=f"Reproduction of {pt.raw.get('title') or pt.id}"
+                          f"{' (' + pt.raw['source'] + ')' if pt.raw.get('source') else ''}: the published value of "
+                          f"each system beside ours where we have a run, and the difference.")
 
     def fill(row: Row) -> Row:
         cells = {}
@@ -259,7 +260,7 @@ def reproduction_table(pt: PublishedTable, runs_dir: str | Path, data_dir: str |
             if row.key in untested:
                 star_text = "no test"
             else:
-                star_text = "*" if paper_star else ("" if row.kind == "dataset" else "–")
+                star_text = "*" if paper_star else ("n.s." if row.kind == "dataset" else "–")
             cells[f"{t}:star"] = Cell(label=star_text)
             ours = test is not None and test.significant and test.delta > 0
             cells[f"{t}:p"] = Cell(label=(fmt_p(test.p) + ("*" if ours else "")) if test else "–")
@@ -293,7 +294,7 @@ def reproduction_table(pt: PublishedTable, runs_dir: str | Path, data_dir: str |
     else:
         parts.append("Averages of ours only where every averaged row has a run.")
     for t in tested:
-        parts.append(f"{names[t]} > {names[ref]}: 'paper' is the paper's star; 'ours p' is our "
+        parts.append(f"{names[t]} > {names[ref]}: 'paper' is the paper's star (n.s.: none printed); 'ours p' is our "
                      f"{settings.describe(paper.metric_display)}, * = significant with {names[t]} ahead; agree: "
                      f"whether our verdict matches the paper's star.")
     table.legend = " ".join(parts)
