@@ -11,7 +11,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -33,8 +32,13 @@ def pdflatex() -> str:
     return PDFLATEX
 
 
-def harness(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True)
+def harness(*args: str):
+    """``harness ARGS`` in-process (the Typer app; no interpreter start per call)."""
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    return CliRunner().invoke(app, list(args))
 
 
 def compile_tex(pdflatex: str, tex: Path) -> Path:
@@ -82,7 +86,7 @@ def test_standalone_tables_compile(pdflatex, tmp_path):
         tex = tmp_path / f"{table}.tex"
         r = harness("table", "--published", str(src), "--table", table, "--format", "latex", "--standalone",
                     "--out", str(tex))
-        assert r.returncode == 0, r.stderr
+        assert r.exit_code == 0, r.output
         text = tex.read_text()
         assert r"\toprule" in text and "$^{" in text and r"\textbf{" in text
         compile_tex(pdflatex, tex)
@@ -92,14 +96,14 @@ def test_both_tables_in_one_document_and_a_fragment_inside_a_paper(pdflatex, tmp
     src = synthetic_published(tmp_path)
     both = tmp_path / "both.tex"
     r = harness("table", "--published", str(src), "--format", "latex", "--standalone", "--out", str(both))
-    assert r.returncode == 0, r.stderr
+    assert r.exit_code == 0, r.output
     assert both.read_text().count(r"\begin{table}") == 2
     compile_tex(pdflatex, both)
 
     # the default (no --standalone) output is a fragment meant for \input in a paper that loads booktabs
     frag = tmp_path / "frag.tex"
     r = harness("table", "--published", str(src), "--table", "table1", "--format", "latex", "--out", str(frag))
-    assert r.returncode == 0, r.stderr
+    assert r.exit_code == 0, r.output
     assert r"\documentclass" not in frag.read_text()
     paper = tmp_path / "paper.tex"
     paper.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\nText.\n"
@@ -110,7 +114,7 @@ def test_both_tables_in_one_document_and_a_fragment_inside_a_paper(pdflatex, tmp
 def test_shipped_rgpl2025_tables_1_2_3_compile(pdflatex, tmp_path):
     tex = tmp_path / "rgpl2025.tex"
     r = harness("table", "--published", "rgpl2025", "--format", "latex", "--standalone", "--out", str(tex))
-    assert r.returncode == 0, r.stderr
+    assert r.exit_code == 0, r.output
     text = tex.read_text()
     assert text.count(r"\begin{table}") == 3 and r"\textbf{65.2}$^{+0.6}$" in text and "TREC-COVID*" in text
     assert r"Corpus & GPL & 10k & 30k & 50k & 100k \\" in text
@@ -127,7 +131,7 @@ def test_reproduction_report_compiles(pdflatex, tmp_path):
     tex = tmp_path / "repro.tex"
     r = harness("table", "--published", "rgpl2025", "--runs", str(runs), "--data-dir", str(data), "--format", "latex",
                 "--standalone", "--n-boot", "100", "--out", str(tex))
-    assert r.returncode == 0, r.stderr
+    assert r.exit_code == 0, r.output
     text = tex.read_text()
     assert r"\multicolumn{3}{c}{BM25}" in text and r"\cmidrule(lr){2-4}" in text and "R-GPL \\textgreater{} GPL" in text
     assert "SCIFACT & 69.1 & " in text
@@ -145,6 +149,6 @@ def test_sweep_from_run_files_compiles(pdflatex, tmp_path):
     r = harness("table", "--suite", "beir", "--layout", "sweep", "--systems", "gpl,rgpl_k10k,rgpl-k30k",
                 "--runs", str(runs), "--data-dir", str(data), "--format", "latex", "--standalone",
                 "--caption", "Remining every k steps (100% & more)", "--n-boot", "100", "--out", str(tex))
-    assert r.returncode == 0, r.stderr
+    assert r.exit_code == 0, r.output
     assert r"rgpl\_k10k" in tex.read_text()
     compile_tex(pdflatex, tex)
