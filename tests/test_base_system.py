@@ -1,14 +1,10 @@
-"""The ``base`` system end to end through the real CLI: real MiniLM on a slice of SciFact, real files, trec_eval."""
+"""The ``base`` system end to end through the console entry point (in this process): real MiniLM on a slice of SciFact, real files, trec_eval."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-import pytrec_eval
 
 from harness_adapters.base import BaseSettings, BaseSystem
 from harness.datasets import load_dataset
@@ -17,18 +13,9 @@ from harness.registry import custom_dataset
 from harness.runs import read_manifest, read_run
 from harness.systems import build_settings
 
+from conftest import ndcg10, run_cli
 from fixtures import scifact_slice
 from tiny_models import build_tiny_bert_encoder
-
-
-def harness(*args):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          env=dict(os.environ))
-
-
-def ndcg10(qrels, run) -> float:
-    per_q = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
-    return sum(per_q.get(q, {}).get("ndcg_cut_10", 0.0) for q in qrels) / len(qrels)
 
 
 def test_base_minilm_on_scifact_slice(shared_data, minilm_path, tmp_path):
@@ -38,7 +25,7 @@ def test_base_minilm_on_scifact_slice(shared_data, minilm_path, tmp_path):
     runs = tmp_path / "runs"
     common = ["run", "--system", "base", "--datasets", "scifact-slice", "--data-dir", str(data), "--out", str(runs),
               "--top-k", "100", "--set", f"model={minilm_path}", "--set", "max_seq_length=128"]
-    r = harness(*common, "--set", "score_function=cos")
+    r = run_cli(*common, "--set", "score_function=cos")
     assert r.returncode == 0, r.stderr
     path = runs / "beir" / "scifact-slice" / "base.trec"
     run = read_run(path)
@@ -53,7 +40,7 @@ def test_base_minilm_on_scifact_slice(shared_data, minilm_path, tmp_path):
     assert m["extra"]["max_seq_length"] == 128 and m["settings"]["score_function"] == "cos"
 
     # a second run (another name) with the same model and corpus reuses the cached corpus embeddings
-    r = harness(*common, "--set", "score_function=cos", "--name", "base-again")
+    r = run_cli(*common, "--set", "score_function=cos", "--name", "base-again")
     assert r.returncode == 0, r.stderr
     again_path = runs / "beir" / "scifact-slice" / "base-again.trec"
     assert read_manifest(again_path)["extra"]["embedding_cache"] == "hit"
@@ -70,7 +57,7 @@ def test_base_settings_through_cli_with_tiny_model(shared_data, tmp_path):
     model = build_tiny_bert_encoder(tmp_path / "enc", texts)
     runs = tmp_path / "runs"
     base = ["run", "--system", "base", "--datasets", "tiny-sci", "--data-dir", str(data), "--out", str(runs)]
-    r = harness(*base, "--set", f"model={model}", "--set", "device=cpu", "--set", "num_threads=1",
+    r = run_cli(*base, "--set", f"model={model}", "--set", "device=cpu", "--set", "num_threads=1",
                 "--set", "corpus_chunk_size=7", "--set", "cache_embeddings=false", "--set", "batch_size=4")
     assert r.returncode == 0, r.stderr
     path = runs / "beir" / "tiny-sci" / "base.trec"
@@ -80,9 +67,9 @@ def test_base_settings_through_cli_with_tiny_model(shared_data, tmp_path):
     assert m["extra"]["embedding_cache"] == "off" and m["extra"]["torch_threads"] == 1
     assert m["extra"]["device"] == "cpu" and m["extra"]["max_seq_length"] == 128
 
-    bad = harness(*base, "--set", f"model={model}", "--set", "score_function=l2")
+    bad = run_cli(*base, "--set", f"model={model}", "--set", "score_function=l2")
     assert bad.returncode == 2 and "score_function" in bad.stderr + bad.stdout
-    missing = harness(*base, "--set", f"model={tmp_path / 'nowhere'}", "--force")
+    missing = run_cli(*base, "--set", f"model={tmp_path / 'nowhere'}", "--force")
     assert missing.returncode == 2 and "cannot load encoder" in missing.stderr + missing.stdout
 
 

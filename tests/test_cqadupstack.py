@@ -20,9 +20,9 @@ import pytest
 import torch
 
 from fixtures import cqadupstack_forums
-from gpl_support import REPO, base_sets, read_log, tiny_world
+from gpl_support import REPO, base_sets, read_log
 
-pytestmark = pytest.mark.slow  # trains models (tiny ones, seconds each)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # trains models (tiny ones, seconds each)
 
 FORUMS = ("android", "gaming")
 KEYS = tuple(f"cqadupstack/{f}" for f in FORUMS)
@@ -86,19 +86,6 @@ def manifest(runs: Path, key: str, name: str) -> dict:
 def train_folders(cache: Path) -> list[Path]:
     root = cache / "gpl" / "train"
     return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-
-
-@pytest.fixture(scope="session")
-def world(shared_data, tmp_path_factory):
-    return tiny_world(shared_data, tmp_path_factory.getbasetemp() / "gpl-world")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import pytest
@@ -92,4 +93,9 @@ def test_fingerprint_changes_with_content(tmp_path):
     assert a.fingerprint == b.fingerprint
     c = load_beir_folder(_tiny(tmp_path / "c", docs=[{"_id": "d1", "text": "alpha!"}]), custom_dataset("c"))
     assert c.fingerprint != a.fingerprint and c.corpus_fingerprint != a.corpus_fingerprint
-    json.dumps(a.files)
+    # the files read are recorded for the run manifest: each path, and the corpus's own sha256
+    folder = tmp_path / "a"
+    assert json.loads(json.dumps(a.files)) == {
+        "corpus": str(folder / "corpus.jsonl"), "queries": str(folder / "queries.jsonl"),
+        "qrels": str(folder / "qrels" / "test.tsv"),
+        "corpus_sha256": hashlib.sha256((folder / "corpus.jsonl").read_bytes()).hexdigest()}

@@ -7,14 +7,10 @@ Lucene BM25 scoring with the k1/b the index was created with); tests/test_elasti
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import pytrec_eval
 
 from harness_adapters.bm25 import BM25Settings, BM25System, bm25s_search
 from harness.datasets import Dataset, load_dataset
@@ -23,6 +19,7 @@ from harness.registry import custom_dataset
 from harness.runs import read_manifest, read_run
 from harness.systems import RunContext, SystemOutput
 
+from conftest import ndcg10, run_cli
 from fake_elasticsearch import FakeElasticsearch
 from fixtures import scifact_slice
 
@@ -52,11 +49,6 @@ def fake() -> Iterator[FakeElasticsearch]:
 def retrieve(ds: Dataset, fake: FakeElasticsearch, tmp_path: Path, **overrides: object) -> SystemOutput:
     settings = BM25Settings(backend="elasticsearch", es_url=fake.url, batch_size=BATCH, **overrides)
     return BM25System().retrieve(ds, settings, RunContext(tmp_path, top_k=TOP_K))
-
-
-def ndcg10(qrels: dict, run: dict) -> float:
-    per_q = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
-    return sum(per_q.get(q, {}).get("ndcg_cut_10", 0.0) for q in qrels) / len(qrels)
 
 
 def test_index_bulk_msearch_and_quality(ds: Dataset, fake: FakeElasticsearch, tmp_path: Path) -> None:
@@ -163,10 +155,8 @@ def test_server_refusing_the_client_version_is_not_called_unreachable(ds: Datase
 
 
 def test_cli_run_writes_run_and_manifest(ds: Dataset, slice_dir: Path, fake: FakeElasticsearch, tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--system", "bm25", "--datasets", SLICE,
-                        "--data-dir", str(slice_dir), "--out", str(tmp_path / "runs"), "--top-k", str(TOP_K),
-                        "--set", "backend=elasticsearch", "--set", f"es_url={fake.url}"],
-                       capture_output=True, text=True, env=dict(os.environ))
+    r = run_cli("run", "--system", "bm25", "--datasets", SLICE, "--data-dir", str(slice_dir), "--out",
+                str(tmp_path / "runs"), "--top-k", str(TOP_K), "--set", "backend=elasticsearch", "--set", f"es_url={fake.url}")
     assert r.returncode == 0, r.stderr
     path = tmp_path / "runs" / "beir" / SLICE / "bm25.trec"
     run = read_run(path)

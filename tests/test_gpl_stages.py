@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from gpl_support import base_sets, build, load, tiny_world
+from gpl_support import base_sets, build, load
 from harness.gpl import labels as L
 from harness.gpl.mining import mine_bm25, run_miner, sub_corpus
 from harness.gpl.qgen import run_qgen, sample_passages
@@ -18,18 +18,7 @@ from harness.gpl.stages import Stage
 from harness.gpl.workdir import Negatives, QueryNegatives, Round, WorkDir
 from harness.gpl.teacher import load_teacher
 
-
-@pytest.fixture(scope="session")
-def world(shared_data, tmp_path_factory):
-    return tiny_world(shared_data, tmp_path_factory.getbasetemp() / "gpl-world")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # one torch thread while training
 
 
 def test_generation_plan_follows_gpl():
