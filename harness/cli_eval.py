@@ -90,7 +90,7 @@ def compare_cmd(
     zero_method: str = typer.Option("wilcox", "--zero-method", help="Wilcoxon zero handling: wilcox (scipy default), pratt, zsplit."),
     alpha: float = typer.Option(0.05, "--alpha"),
     n_boot: int = typer.Option(10_000, "--n-boot", help="Paired bootstrap resamples for the CI."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling: the same seed and --n-boot print the same CI."),
 ) -> None:
     """One-sided paired test of B > A per dataset (Wilcoxon signed-rank on query-level scores)."""
     from .compare import compare_runs, render_comparison
