@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -19,47 +20,91 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 console = Console(stderr=True)
 
 
+DATA_DIR_HELP = ("Data folder with <beir-name>/ and lotte/<domain>/test/ (default: HARNESS_DATA_DIR, else "
+                 "~/.cache/harness/data, where downloads are kept).")
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="On an error, also print its full cause (or HARNESS_DEBUG=1).")) -> None:
+    """Benchmark harness for unsupervised domain adaptation of dense retrievers (BM25, Base, GPL, R-GPL)."""
+
+
 @app.command("run")
 def run_cmd(
     system: str = typer.Option(..., "--system", "-s", help="System name (see `harness systems`)."),
-    suite: str = typer.Option("beir", "--suite", help="beir or lotte."),
+    suite: Optional[str] = typer.Option(None, "--suite", help="beir or lotte (default: lotte when every --datasets name is a LoTTE one, else beir)."),
     datasets: Optional[str] = typer.Option(None, "--datasets", "-d", help="Comma-separated dataset names (default: the whole suite)."),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Folder with <beir-name>/ and lotte/<domain>/test/ (or HARNESS_DATA_DIR)."),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     out: str = typer.Option("runs", "--out", help="Runs folder: writes <out>/<suite>/<dataset>/<name>.trec."),
     sets: List[str] = typer.Option([], "--set", help="Override a setting: --set key=value (repeatable)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="A named settings preset of the system (e.g. paper, cpu)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="A named settings preset of the system (`harness systems SYSTEM`)."),
     name: Optional[str] = typer.Option(None, "--name", help="Run name (default: the system name), e.g. rgpl-k10k."),
     seed: int = typer.Option(42, "--seed"),
     top_k: int = typer.Option(1000, "--top-k", help="Results kept per query."),
     force: bool = typer.Option(False, "--force", help="Recompute even if an identical run file exists."),
-    no_download: bool = typer.Option(False, "--no-download", help="Never download a missing dataset."),
+    no_download: bool = typer.Option(False, "--no-download", help="Never download a missing dataset or model."),
     lenient_qrels: bool = typer.Option(False, "--lenient-qrels", help="Drop judgements naming unknown ids instead of failing."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="For scripts: print only the run files' paths, no log and no scores."),
 ) -> None:
-    """Run a system over a suite and write TREC run files plus manifests."""
-    from .runner import RunRequest, run
+    """Run a system over a suite, write TREC run files plus manifests, and print each dataset's score."""
+    import os
+
+    from .registry import infer_suite
+    from .runner import RunRequest, run, selected_datasets
     from .systems import parse_sets
 
-    req = RunRequest(system=system, suite=suite, datasets=[d.strip() for d in datasets.split(",") if d.strip()] if datasets else None,
+    if quiet:
+        logging.getLogger("harness").setLevel(logging.WARNING)
+    if no_download:  # models too: hub names load from the local cache only (see harness.hub)
+        os.environ["HARNESS_OFFLINE"] = "1"
+    names = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
+    suite = suite or infer_suite(names)
+    req = RunRequest(system=system, suite=suite, datasets=names,
                      data_dir=data_dir, out=out, sets=parse_sets(sets), preset=preset, name=name, seed=seed, top_k=top_k,
                      force=force, allow_download=not no_download, lenient_qrels=lenient_qrels)
-    for path in run(req):
-        typer.echo(str(path))
+    paths = run(req)
+    if quiet:
+        for path in paths:
+            typer.echo(str(path))
+        return
+    _print_scores(selected_datasets(suite, names), req, paths)
+
+
+def _print_scores(infos, req, paths) -> None:
+    """One line per dataset: the suite's metric (x100) and the run file(s); a dataset without qrels shows the path."""
+    from .evaluate import Metric, evaluate_dataset
+    from .runs import run_path
+
+    name = req.name or req.system
+    for info in infos:
+        metric = Metric.parse(info.metric)
+        files = [run_path(req.out, info.suite, key, name) for key in info.part_names]
+        where = str(files[0]) if len(files) == 1 else f"{Path(req.out) / info.suite / info.name}/*/{name}.trec ({len(files)} parts)"
+        try:
+            score = evaluate_dataset(info, name, req.out, req.data_dir, (metric,)).mean(metric)
+        except HarnessError as e:  # e.g. no qrels for a custom folder
+            logging.getLogger("harness").debug("no score for %s: %s", info.name, e)
+            typer.echo(f"{info.suite}/{info.name}  {name}  {where}")
+            continue
+        typer.echo(f"{info.suite}/{info.name}  {name}  {metric.display} {100 * score:.1f}  {where}")
 
 
 @app.command("datasets")
 def datasets_cmd(
     suite: Optional[str] = typer.Option(None, "--suite", help="Only this suite."),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir"),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
 ) -> None:
-    """List the registered test sets and whether each is present locally."""
-    from .datasets import is_present
+    """List the registered test sets and whether each is present in the data folder."""
+    from .datasets import is_present, resolve_data_dir
     from .registry import SUITE_NAMES, get_suite
 
     suites = [get_suite(sname) for sname in ([suite] if suite else SUITE_NAMES)]
     splits = {d.split for s in suites for d in s.datasets}
     one_split = splits.pop() if len(splits) == 1 else None
     title = "Registered test sets" + (f" (split: {one_split})" if one_split else "")
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    folder, source = resolve_data_dir(data_dir)
+    caption = f"data folder: {folder} ({'the default; set --data-dir or HARNESS_DATA_DIR' if source == 'default' else 'from ' + source})"
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     longest = max(len(d.name) for s in suites for d in s.datasets)
     cols = ("suite", "name", "display", "group") + (() if one_split else ("split",)) + ("metric", "parts", "local")
     for col in cols:
@@ -74,36 +119,99 @@ def datasets_cmd(
 
 
 @app.command("systems")
-def systems_cmd() -> None:
-    """List the registered systems and their settings."""
-    from .systems import available_systems, describe_settings
+def systems_cmd(
+    system: Optional[str] = typer.Argument(None, help="Only this system."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Print the settings this preset resolves to (with SYSTEM)."),
+    sets: List[str] = typer.Option([], "--set", help="With --preset or SYSTEM: apply key=value overrides too."),
+) -> None:
+    """List the registered systems, their settings and what each preset sets; SYSTEM --preset P prints the resolved settings."""
+    from .systems import available_systems, build_settings, describe_settings, get_system_class, parse_sets, settings_dict
 
     out = Console()
-    for name, cls in available_systems().items():
+    if not out.is_terminal:
+        out = Console(width=160)
+    if system and (preset or sets):
+        cls = get_system_class(system)
+        resolved = settings_dict(build_settings(cls.Settings, parse_sets(sets), preset))
+        typer.echo(f"# {system}" + (f" --preset {preset}" if preset else "") + "".join(f" --set {s}" for s in sets))
+        width = max(len(k) for k in resolved)
+        for k, v in resolved.items():
+            typer.echo(f"{k:<{width}}  {_show(v)}")
+        return
+    if preset:
+        raise HarnessError("--preset needs a system: harness systems SYSTEM --preset NAME")
+    systems = available_systems()
+    if system:
+        systems = {system: get_system_class(system)}
+    for name, cls in systems.items():
         if isinstance(cls, str):
             out.print(f"[bold]{name}[/bold]: unavailable ({cls})")
             continue
-        presets = ", ".join(getattr(cls.Settings, "PRESETS", {})) or "none"
-        table = Table(title=f"{name}: {cls.description} (presets: {presets})", title_justify="left",
+        presets = getattr(cls.Settings, "PRESETS", {})
+        table = Table(title=f"{name}: {cls.description} (presets: {', '.join(presets) or 'none'})", title_justify="left",
                       box=box.SIMPLE_HEAD, pad_edge=False)
         rows = describe_settings(cls.Settings)
-        for col in ("setting", "type", "default", "help"):
-            table.add_column(col, min_width=max(len(r[0]) for r in rows) if col == "setting" else None)
-        for row in rows:
-            table.add_row(*row)
+        defaults = settings_dict(cls.Settings())
+        table.add_column("setting", min_width=max(len(r[0]) for r in rows), no_wrap=True)
+        table.add_column("type")
+        table.add_column("default", max_width=36, overflow="fold")
+        for p in presets:  # one column per preset: the value it sets where that differs from the default
+            table.add_column(f"--preset {p}", max_width=36, overflow="fold")
+        table.add_column("help", min_width=20)
+        for field_name, tp, default, help_text in rows:
+            cells = [_show(presets[p][field_name]) if field_name in presets[p] and presets[p][field_name] != defaults[field_name]
+                     else "" for p in presets]
+            table.add_row(field_name, tp, default, *cells, help_text)
+        if presets:
+            table.caption = "a blank preset cell keeps the default; `harness systems NAME --preset P` lists all settings P gives"
         out.print(table)
+
+
+def _show(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value) or "(none)"
+    return (value or "''") if isinstance(value, str) else str(value)
 
 
 for _commands in (cli_eval, cli_figures):  # each module adds its group of commands
     _commands.register(app)
 
 
+def _configure_logging(debug: bool) -> None:
+    """The project's own log lines (logger ``harness``) go to stderr; other libraries speak only when they warn."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger("harness").setLevel(logging.DEBUG if debug else logging.INFO)
+    # faiss announces at INFO that it fell back from its AVX512-SPR build to another one: not news to a user
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+
+
+def _print_cause(e: BaseException) -> None:
+    """The whole traceback, including the causes the one-line errors hide (they are raised ``from None``)."""
+    import traceback
+
+    seen, cur = set(), e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        cur.__suppress_context__ = False
+        cur = cur.__cause__ or cur.__context__
+    traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: HarnessError becomes one line on stderr and exit status 2."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    """Console entry point: HarnessError becomes one line on stderr and exit status 2 (``--debug``: with its cause)."""
+    import os
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("HARNESS_DEBUG", "").strip() not in ("", "0")
+    args = [a for a in args if a != "--debug"]  # accepted anywhere on the line
+    _configure_logging(debug)
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=args, standalone_mode=False, prog_name="harness")
     except HarnessError as e:
+        if debug:
+            _print_cause(e)
         console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):

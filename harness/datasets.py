@@ -8,8 +8,9 @@ Layouts read:
   ``questions.<search|forum>.tsv`` (``qid<TAB>question``), ``qas.<search|forum>.jsonl``
   (``{"qid": .., "answer_pids": [..]}``).
 
-Resolution order: ``--data-dir`` / ``HARNESS_DATA_DIR``, the local cache (``HARNESS_CACHE``, default
-``~/.cache/harness``), then a download through ``ir_datasets`` exported into the cache in the native layout.
+Resolution: the data folder (``--data-dir``, else ``HARNESS_DATA_DIR``, else ``$HARNESS_CACHE/data``, by default
+``~/.cache/harness/data``), then ``$HARNESS_CACHE/data`` where downloads are kept, then a download through
+``ir_datasets`` exported into ``$HARNESS_CACHE/data`` in the native layout.
 
 Unlike beir's evaluation, nothing here drops a document whose id equals a query id: LoTTE's qids and pids are
 both small integers, and such a document may be the gold answer. Datasets whose queries are themselves corpus
@@ -27,7 +28,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
-from .errors import DataError, HarnessError
+from .errors import DataError, HarnessError, error_summary
 from .fileio import atomic_open, json_object
 from .registry import DatasetInfo
 
@@ -309,14 +310,27 @@ def cache_root() -> Path:
     return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
 
 
-def data_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
-    """Folders searched, in order: ``--data-dir``, ``HARNESS_DATA_DIR``, the cache's data folder."""
-    dirs = []
+def default_data_dir() -> Path:
+    """The data folder when neither ``--data-dir`` nor ``HARNESS_DATA_DIR`` is given; downloads are kept here."""
+    return cache_root() / "data"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """The data folder every command uses, and where it came from: ``--data-dir``, else ``HARNESS_DATA_DIR``,
+    else :func:`default_data_dir` (``$HARNESS_CACHE/data``, by default ``~/.cache/harness/data``)."""
     if data_dir:
-        dirs.append(Path(data_dir))
+        return Path(data_dir), "--data-dir"
     if os.environ.get("HARNESS_DATA_DIR"):
-        dirs.append(Path(os.environ["HARNESS_DATA_DIR"]))
-    dirs.append(cache_root() / "data")
+        return Path(os.environ["HARNESS_DATA_DIR"]), "HARNESS_DATA_DIR"
+    return default_data_dir(), "default"
+
+
+def data_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
+    """Folders searched, in order: the data folder (:func:`resolve_data_dir`), then the downloads' folder."""
+    first, _ = resolve_data_dir(data_dir)
+    dirs = [first]
+    if default_data_dir() != first:
+        dirs.append(default_data_dir())
     return dirs
 
 
@@ -347,7 +361,24 @@ def _missing_message(info: DatasetInfo, key: str, data_dir, reason: str) -> str:
     layout = ("collection.tsv, questions.{search,forum}.tsv, qas.{search,forum}.jsonl" if info.suite == "lotte"
               else f"corpus.jsonl, queries.jsonl, qrels/{info.split}.tsv")
     where = " or ".join(str(d / rel) for d in data_dirs(data_dir))
-    return f"dataset '{key}' not found; {reason}; put its folder ({layout}) at {where}"
+    folder, source = resolve_data_dir(data_dir)
+    origin = {"--data-dir": "from --data-dir", "HARNESS_DATA_DIR": "from HARNESS_DATA_DIR",
+              "default": "the default; choose another with --data-dir or HARNESS_DATA_DIR"}[source]
+    hint = ""
+    if info.group == "Custom":
+        from .registry import did_you_mean
+
+        hint = did_you_mean(key)
+    return f"dataset '{key}' not found{hint}; {reason}; put its folder ({layout}) at {where} (data folder {folder}: {origin})"
+
+
+def _download_failure(ds_id: str, e: BaseException) -> str:
+    """One line for a failed download; a network failure says so instead of quoting the HTTP library."""
+    text = f"{type(e).__name__} {e}"
+    if any(s in text for s in ("NameResolution", "Failed to resolve", "Max retries exceeded", "Connection refused",
+                               "Network is unreachable", "timed out")):
+        return f"download of '{ds_id}' through ir_datasets failed ({type(e).__name__}: its server could not be reached)"
+    return f"download of '{ds_id}' through ir_datasets failed ({error_summary(e, 160)})"
 
 
 def download(info: DatasetInfo, key: str, target_root: Path) -> Path:
@@ -371,7 +402,7 @@ def download(info: DatasetInfo, key: str, target_root: Path) -> Path:
             _export_beir(ds, folder, info.split)
     except Exception as e:  # network errors come in many types
         _remove_new(folder, before, target_root)
-        raise HarnessError(f"download of '{ds_id}' through ir_datasets failed ({type(e).__name__}: {str(e)[:200]})") from None
+        raise HarnessError(_download_failure(ds_id, e)) from e
     return folder
 
 

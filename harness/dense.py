@@ -23,16 +23,17 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
-from .errors import HarnessError
+from . import hub
+from .errors import HarnessError, error_summary
 from .fileio import atomic_open, read_json, stable_hash, write_json
-from .progress import progress_iter
+from .progress import counter
+from .progress import enabled as progress_enabled
 
 if TYPE_CHECKING:  # imported lazily at run time: torch and sentence-transformers are slow to import
     from sentence_transformers import SentenceTransformer
@@ -69,13 +70,15 @@ def load_encoder(name_or_path: str, device: str | None = None, max_seq_length: i
     target = str(local) if local.exists() else name_or_path
     if local.exists() and not (local / "modules.json").is_file() and not (local / "config.json").is_file():
         raise HarnessError(f"model folder {local} has neither modules.json nor config.json")
+    offline = None if local.exists() else hub.offline_reason()  # decided at once: no minute of hub retries
     try:
-        model = SentenceTransformer(target, device=device,
-                                    local_files_only=not local.exists() and os.environ.get("HF_HUB_OFFLINE") == "1")
+        model = SentenceTransformer(target, device=device, local_files_only=offline is not None)
     except Exception as e:  # hub, file and config errors come in many types
-        hint = "" if local.exists() else " (not a local folder; hub names need network unless cached; HF_HUB_OFFLINE="
-        hint += "" if local.exists() else f"{os.environ.get('HF_HUB_OFFLINE', 'unset')})"
-        raise HarnessError(f"cannot load encoder '{name_or_path}'{hint}: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
+        if offline:
+            raise HarnessError(f"cannot load encoder '{name_or_path}': not a local folder, not in the Hugging Face "
+                               f"cache, and {offline}; {hub.LOCAL_MODEL_HINT}") from None
+        hint = "" if local.exists() else " (not a local folder; hub names need network unless cached)"
+        raise HarnessError(f"cannot load encoder '{name_or_path}'{hint}: {error_summary(e)}") from None
     if max_seq_length is not None:
         if max_seq_length <= 0:
             raise HarnessError(f"max_seq_length must be positive, got {max_seq_length}")
@@ -147,10 +150,33 @@ def _inference_mode(model) -> Iterator[None]:
         model.train(was_training)
 
 
-def _encode_chunk(model, texts: Sequence[str], batch_size: int, normalize: bool) -> np.ndarray:
-    """One ``encode`` call (sentence-transformers length-sorts its batches and restores the order)."""
-    emb = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
-    emb = np.asarray(emb, dtype=np.float32)
+PROGRESS_BATCHES = 8  # with a progress bar, a chunk is encoded this many batches at a time so the bar moves
+
+
+def _encode_chunk(model, texts: Sequence[str], batch_size: int, normalize: bool, advance=None) -> np.ndarray:
+    """One ``encode`` call (sentence-transformers length-sorts its batches and restores the order).
+
+    With ``advance`` (a progress bar's counter) the chunk is taken in the longest-first order ``encode`` sorts into and
+    encoded a few whole batches at a time, so the batches are the ones a single call forms, and the bar counts texts.
+    """
+    texts = list(texts)
+    step = PROGRESS_BATCHES * batch_size
+    if advance is None or len(texts) <= step:
+        emb = np.asarray(model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False),
+                         dtype=np.float32)
+        if advance is not None:
+            advance(len(texts))
+    else:
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        emb = None
+        for s in range(0, len(texts), step):
+            rows = order[s:s + step]
+            part = model.encode([texts[i] for i in rows], batch_size=batch_size, convert_to_numpy=True,
+                                show_progress_bar=False)
+            if emb is None:
+                emb = np.empty((len(texts), part.shape[1]), dtype=np.float32)
+            emb[rows] = part
+            advance(len(rows))
     if normalize:
         norms = np.linalg.norm(emb, axis=1, keepdims=True)
         emb /= np.maximum(norms, 1e-12)
@@ -158,14 +184,13 @@ def _encode_chunk(model, texts: Sequence[str], batch_size: int, normalize: bool)
 
 
 def _encode_into(model, get_texts, n: int, out_factory, batch_size: int, normalize: bool, desc: str,
-                 start_row: int = 0, chunk: int = ENCODE_CHUNK, on_chunk=None):
+                 start_row: int = 0, chunk: int = ENCODE_CHUNK, on_chunk=None, unit: str = "texts"):
     """Encode rows ``start_row..n`` chunk by chunk into the array ``out_factory(dim)`` returns."""
     out = None
-    starts = range(start_row, n, chunk)
-    with _inference_mode(model):
-        for s in progress_iter(starts, desc=desc, total=len(starts)):
+    with _inference_mode(model), counter(desc, total=n, unit=unit, completed=start_row) as advance:
+        for s in range(start_row, n, chunk):
             e = min(n, s + chunk)
-            emb = _encode_chunk(model, get_texts(s, e), batch_size, normalize)
+            emb = _encode_chunk(model, get_texts(s, e), batch_size, normalize, advance if progress_enabled() else None)
             if out is None:
                 out = out_factory(emb.shape[1])
             out[s:e] = emb
@@ -224,7 +249,7 @@ def encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: bool
     if cache_dir is None:
         stats["cache"] = "off"
         return _encode_into(model, texts, n, lambda d: np.empty((n, d), np.float32), batch_size, normalize,
-                            desc="Encoding corpus", chunk=chunk)
+                            desc="Encoding corpus", chunk=chunk, unit="passages")
 
     corpus_fp = corpus_fingerprint or corpus_content_fingerprint(corpus)
     model_fp = model_fp or model_fingerprint(model)
@@ -262,7 +287,7 @@ def encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: bool
     stats.update(cache="resumed" if start_row else "miss", cache_path=str(data_path))
     if start_row < n:
         out = _encode_into(model, texts, n, factory, batch_size, normalize, desc="Encoding corpus",
-                           start_row=start_row, chunk=chunk, on_chunk=checkpoint)
+                           start_row=start_row, chunk=chunk, on_chunk=checkpoint, unit="passages")
         dim = out.shape[1]
         del out
     write_json(meta_path, {**info, "dim": dim, "complete": True})

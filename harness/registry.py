@@ -6,6 +6,7 @@ registry and know nothing about specific benchmarks.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -57,7 +58,7 @@ class Suite:
             if d.name == name:
                 return d
         raise HarnessError(
-            f"unknown {self.name} dataset '{name}'; known: {', '.join(d.name for d in self.datasets)}"
+            f"unknown {self.name} dataset '{name}'{did_you_mean(name, self.names())}; known: {', '.join(self.names())}"
         )
 
     def names(self) -> list[str]:
@@ -93,6 +94,38 @@ def get_suite(name: str) -> Suite:
     )
 
 
+def all_dataset_names() -> dict[str, str]:
+    """Every registered dataset name (and CQADupStack forum key) -> its suite."""
+    out: dict[str, str] = {}
+    for sname in SUITE_NAMES:
+        for d in get_suite(sname).datasets:
+            out[d.name] = sname
+            out.update({k: sname for k in d.part_names})
+    return out
+
+
+def did_you_mean(name: str, candidates: list[str] | None = None) -> str:
+    """``" (did you mean 'scifact'?)"`` for a near-miss of a registered name (difflib), else ``""``."""
+    pool = candidates if candidates is not None else list(all_dataset_names())
+    close = difflib.get_close_matches(name.lower(), pool, n=2, cutoff=0.75)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
+
+
+def infer_suite(names: list[str] | None) -> str:
+    """The suite of the named datasets when ``--suite`` is not given: lotte when they are all LoTTE names, else beir."""
+    if not names:
+        return "beir"
+    known = all_dataset_names()
+    suites = {known.get(n, "beir") for n in names}
+    if len(suites) > 1:
+        lotte = [n for n in names if known.get(n) == "lotte"]
+        raise HarnessError(f"--datasets mixes LoTTE ({', '.join(lotte)}) and BEIR datasets; run each suite on its own "
+                           "with --suite lotte / --suite beir")
+    return suites.pop()
+
+
 def custom_dataset(name: str, suite: str = "beir", metric: str = "ndcg_cut_10", split: str = "test") -> DatasetInfo:
     """A user's own BEIR-layout folder, run by its folder name."""
     return DatasetInfo(name=name, display=name, suite=suite, group="Custom", split=split, metric=metric)
@@ -105,5 +138,7 @@ def resolve_dataset(suite: str, name: str) -> DatasetInfo:
         if d.name == name:
             return d
     if suite == "beir":
+        if all_dataset_names().get(name) == "lotte":
+            raise HarnessError(f"'{name}' is a LoTTE dataset: use --suite lotte (or leave --suite out)")
         return custom_dataset(name)
     return s.get(name)  # raises with the list of known names

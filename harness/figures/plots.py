@@ -20,6 +20,7 @@ from ..errors import HarnessError  # noqa: E402
 from . import FIGURES  # noqa: E402
 from .data import Curve, RoundStat  # noqa: E402
 from .models import Projection, TopKScores  # noqa: E402
+from ..fileio import default_file_mode  # noqa: E402
 
 
 # One colour per system, the same in every figure.
@@ -48,6 +49,7 @@ def save_figure(fig, stem: str | os.PathLike) -> list[Path]:
         for ext, kw in (("png", {"dpi": 150}), ("pdf", {})):
             target = stem.with_name(f"{stem.name}.{ext}")
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".{ext}", dir=target.parent)
+            os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would hide the figure from collaborators
             os.close(fd)
             try:
                 fig.savefig(tmp, format=ext, bbox_inches="tight", **kw)

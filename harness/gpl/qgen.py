@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from ..datasets import Corpus
-from ..errors import HarnessError
+from ..errors import HarnessError, error_summary
 from ..fileio import atomic_open, read_jsonl, stable_hash, write_jsonl
 from ..progress import progress_iter
 from .models import pick_device, resolve_model
@@ -69,7 +69,7 @@ class Seq2SeqGenerator:
             self.tokenizer = AutoTokenizer.from_pretrained(path)
             self.model = AutoModelForSeq2SeqLM.from_pretrained(path).to(self.device).eval()
         except Exception as e:
-            raise HarnessError(f"cannot load query generator '{name}': {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
+            raise HarnessError(f"cannot load query generator '{name}': {error_summary(e)}") from None
         self.top_p, self.top_k, self.max_length = top_p, top_k, max_length
         self.max_input_length, self.batch_size = max_input_length, batch_size
         self._torch = torch

@@ -204,6 +204,11 @@ class RGPLSettings(GPLSettings):
         super().validate()
         if self.remine_every < 0:
             raise SettingsError("setting 'remine_every': must be 0 (never) or positive")
+        if 0 < self.steps <= self.remine_every:  # re-mines happen at steps k, 2k, ... below the last step
+            raise SettingsError(
+                f"settings 'steps'={self.steps} and 'remine_every'={self.remine_every}: R-GPL re-mines at steps "
+                f"k, 2k, ... before the last step, so this run would never re-mine and would be GPL; set remine_every "
+                f"below steps (e.g. --set remine_every={max(1, self.steps // 3)}) or run --system gpl")
         if self.remine_mode not in ("replace", "union"):
             raise SettingsError(f"setting 'remine_mode': '{self.remine_mode}' is not replace or union")
         if self.remine_top_k <= 0:

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import HarnessError
+from ..errors import HarnessError, error_summary
 from .models import pick_device, resolve_model
 
 
@@ -39,7 +39,7 @@ class CrossEncoderTeacher:
         try:
             self.model = CrossEncoder(resolve_model(name), device=pick_device(device))
         except Exception as e:
-            raise HarnessError(f"cannot load cross-encoder teacher '{name}': {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
+            raise HarnessError(f"cannot load cross-encoder teacher '{name}': {error_summary(e)}") from None
         self.max_seq_length = max_seq_length
         self._identity = torch.nn.Identity()
 

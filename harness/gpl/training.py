@@ -151,9 +151,34 @@ def _callbacks(job: TrainingJob, trainer_ref: dict):
             for _, old in job.work.checkpoints()[:-job.settings.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
             write_timing(job)
+            log.info("checkpoint saved: %s", dst)  # by its final name (the trainer wrote checkpoint-<n>)
             return control
 
-    return [StepLog(), Remine(), Checkpoints()]
+    class TrainerLogs(Base):
+        """The trainer's periodic loss/learning-rate dictionaries, as log lines on stderr (stdout stays for results)."""
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and state.is_world_process_zero:
+                shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                  for k, v in logs.items() if k != "total_flos")
+                log.info("step %d/%d: %s", state.global_step, state.max_steps, shown)
+            return control
+
+    return [StepLog(), Remine(), Checkpoints(), TrainerLogs()]
+
+
+def _logs_off_stdout(trainer) -> None:
+    """The trainer prints its log dictionaries on stdout (PrinterCallback, or through the progress bar's ``write``);
+    keep its progress bar (stderr) and let :class:`TrainerLogs` report them instead."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    class BarOnly(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kw):
+            return control
+
+    trainer.remove_callback(PrinterCallback)
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(BarOnly())
 
 
 class preserved_rng:
@@ -246,6 +271,7 @@ def run_training(job: TrainingJob, student: str) -> Path:
     Trainer.lr_factor = staticmethod(LinearWarmup(s.warmup_steps, s.steps, job.remine_every if job.warmup_restart else 0))
     trainer_ref: dict = {}
     trainer = Trainer(model=model, args=args, train_dataset=placeholder, loss=loss, callbacks=_callbacks(job, trainer_ref))
+    _logs_off_stdout(trainer)
     trainer.round_data = job.round_data
     trainer_ref["trainer"] = trainer
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
