@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from functools import lru_cache
+from pathlib import Path
 from urllib.parse import urlparse
 
 PROBE_TIMEOUT_S = 3.0
@@ -45,3 +46,8 @@ def offline_reason() -> str | None:
     if not _reachable(host, port):
         return f"the Hugging Face hub ({host}) cannot be reached"
     return None
+
+
+def local_files_only(name_or_path: str) -> bool:
+    """``local_files_only`` for a transformers / sentence-transformers loader: True for a hub name while the hub is off."""
+    return not Path(name_or_path).expanduser().exists() and offline_reason() is not None

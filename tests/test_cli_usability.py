@@ -243,6 +243,14 @@ def test_hub_model_fails_fast_when_the_hub_is_unreachable(monkeypatch):
     assert time.time() - start < 20  # hub retries took over a minute
     msg = str(err.value)
     assert "the Hugging Face hub (127.0.0.1) cannot be reached" in msg and "--set model=" in msg and "\n" not in msg
+    from harness.gpl.qgen import Seq2SeqGenerator
+    from harness.gpl.teacher import CrossEncoderTeacher
+
+    start = time.time()
+    for load in (CrossEncoderTeacher, Seq2SeqGenerator):  # GPL's hub models do not wait for retries either
+        with pytest.raises(HarnessError, match="no-such-org/no-such-model"):
+            load("no-such-org/no-such-model", device="cpu")
+    assert time.time() - start < 20
     monkeypatch.setenv("HARNESS_OFFLINE", "1")
     with pytest.raises(HarnessError, match=r"HARNESS_OFFLINE is set \(or --no-download was given\); pass a local model"):
         dense.load_encoder("no-such-org/no-such-model", device="cpu")

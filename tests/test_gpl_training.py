@@ -46,7 +46,7 @@ def reference(world, tmp_path_factory):
                      steps=E2E_STEPS, checkpoint_every=5)
     r = cli(run_args("gpl", world, sets, base / "runs"), base / "cache")
     assert r.returncode == 0, r.stderr[-3000:]
-    return {"base": base, "sets": sets, "output": r.stdout + r.stderr,
+    return {"base": base, "sets": sets, "output": r.stdout + r.stderr, "stdout": r.stdout, "stderr": r.stderr,
             "trec": base / "runs" / "beir" / "scifact" / "gpl.trec"}
 
 
@@ -60,6 +60,11 @@ def test_gpl_end_to_end_with_tiny_t5_and_cross_encoder(world, reference):
     manifest = json.loads(trec.with_name("gpl.manifest.json").read_text())
     work = work_dir_of(trec.with_name("gpl.manifest.json"))
     assert str(work) in reference["output"]  # the work folder is printed
+    # stdout holds the result only; the trainer's loss lines and checkpoints are logged on stderr by their folder names
+    assert reference["stdout"].startswith("beir/scifact  gpl  NDCG@10 ") and len(reference["stdout"].splitlines()) == 1
+    assert "step 2/24: loss " in reference["stderr"] and "{'loss'" not in reference["output"]
+    assert f"checkpoint saved: {work / 'checkpoints' / 'step-5'}" in reference["stderr"]
+    assert "checkpoint-" not in reference["output"]
     sources = json.loads((work / "sources.json").read_text())
     assert {"dataset", "corpus_fingerprint", "qgen_dir", "mining_dir", "student", "teacher", "miners", "settings"} <= set(sources)
     qgen = Path(sources["qgen_dir"])

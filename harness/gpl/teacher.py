@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import HarnessError, error_summary
+from ..hub import local_files_only
 from .models import pick_device, resolve_model
 
 
@@ -37,7 +38,8 @@ class CrossEncoderTeacher:
 
         self.name = name
         try:
-            self.model = CrossEncoder(resolve_model(name), device=pick_device(device))
+            self.model = CrossEncoder(resolve_model(name), device=pick_device(device),
+                                      local_files_only=local_files_only(resolve_model(name)))
         except Exception as e:
             raise HarnessError(f"cannot load cross-encoder teacher '{name}': {error_summary(e)}") from None
         self.max_seq_length = max_seq_length
