@@ -151,7 +151,10 @@ def systems_cmd(
         table = Table(title=f"{name}: {cls.description} (presets: {', '.join(presets) or 'none'})", title_justify="left",
                       box=box.SIMPLE_HEAD, pad_edge=False)
         rows = describe_settings(cls.Settings)
-        defaults = settings_dict(cls.Settings())
+        try:
+            defaults = settings_dict(cls.Settings()) if presets else {}
+        except Exception:  # a plug-in's settings with required fields: show every preset value
+            defaults = {}
         table.add_column("setting", min_width=max(len(r[0]) for r in rows), no_wrap=True)
         table.add_column("type")
         table.add_column("default", max_width=36, overflow="fold")
@@ -159,7 +162,7 @@ def systems_cmd(
             table.add_column(f"--preset {p}", max_width=36, overflow="fold")
         table.add_column("help", min_width=20)
         for field_name, tp, default, help_text in rows:
-            cells = [_show(presets[p][field_name]) if field_name in presets[p] and presets[p][field_name] != defaults[field_name]
+            cells = [_show(presets[p][field_name]) if field_name in presets[p] and presets[p][field_name] != defaults.get(field_name, object())
                      else "" for p in presets]
             table.add_row(field_name, tp, default, *cells, help_text)
         if presets:
