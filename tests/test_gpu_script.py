@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from gpl_support import REPO, tiny_world
+from conftest import REPO
 
 
 @pytest.mark.slow
-def test_gpu_script_dry_run_on_cpu(shared_data, tmp_path_factory, tmp_path):
-    world = tiny_world(shared_data, tmp_path_factory.getbasetemp() / "gpl-world")
+def test_gpu_script_dry_run_on_cpu(world, tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, OUT=str(out), HARNESS=f"{sys.executable} -m harness.cli", PYTHON=sys.executable,
                HARNESS_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))
