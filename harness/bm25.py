@@ -112,7 +112,7 @@ class Tokenizer:
         return out
 
 
-NUMBA_MIN_POSTINGS = 20_000_000  # postings a batch must touch before the compiled loop is loaded (~1 s once)
+NUMBA_MIN_POSTINGS = 0  # postings a batch must touch before the compiled loop is used (0: always, when numba is there)
 _KERNEL = []
 
 
@@ -181,6 +181,8 @@ class BM25Index:
 
     def _kernel_for(self, token_ids: Sequence[list[int]]):
         """The compiled accumulation loop when the batch touches enough postings to repay loading it."""
+        if NUMBA_MIN_POSTINGS <= 0:
+            return _accumulate_kernel()
         indptr = self.index.scores["indptr"]
         work = sum(int((indptr[np.asarray(t, dtype=np.int64) + 1] - indptr[np.asarray(t, dtype=np.int64)]).sum())
                    for t in token_ids if t)

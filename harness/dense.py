@@ -303,6 +303,16 @@ def _order_rows(scores: np.ndarray, idx: np.ndarray, k: int) -> tuple[np.ndarray
     return np.take_along_axis(scores, order, 1), np.take_along_axis(idx, order, 1)
 
 
+def _order_ties(scores: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows already sorted by score descending (faiss's and torch's output): only rows holding equal scores are
+    re-sorted, so that ties run by index ascending; the rest are returned as they are."""
+    tied = np.flatnonzero((scores[:, 1:] == scores[:, :-1]).any(axis=1)) if scores.shape[1] > 1 else []
+    if len(tied):
+        s, i = _order_rows(scores[tied], idx[tied], scores.shape[1])
+        scores[tied], idx[tied] = s, i
+    return scores, idx
+
+
 def _exact_row_topk(row_scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top ``k`` of one score vector, ties at the boundary resolved towards lower indices."""
     m = row_scores.shape[0]
@@ -325,8 +335,10 @@ def _chunk_topk_cpu(q: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndarray
     tied = np.flatnonzero(scores[:, k - 1] == scores[:, k])
     scores, idx = scores[:, :k].copy(), idx[:, :k].copy()
     for r in tied:  # rare with real embeddings; the chosen ids among boundary ties must be the lowest ones
-        scores[r], idx[r] = _exact_row_topk(docs @ q[r], k)
-    return _order_rows(scores, idx, k)
+        s_r, i_r = _exact_row_topk(docs @ q[r], k)
+        o = np.lexsort((i_r, -s_r))
+        scores[r], idx[r] = s_r[o], i_r[o]
+    return _order_ties(scores, idx)  # faiss returns rows best first: only rows with equal scores need sorting
 
 
 def _chunk_topk_torch(q_t, docs: np.ndarray, k: int, device) -> tuple[np.ndarray, np.ndarray]:

@@ -256,6 +256,35 @@ def read_run_lenient(path: str | Path) -> Run:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"run file not found: {path}")
+    run = _read_run_fast(path)
+    return run if run is not None else _read_run_checked(path)
+
+
+def _read_run_fast(path: Path) -> Run | None:
+    """The common case in one tight loop; None on anything unusual, and the line-by-line reader names the line."""
+    run: Run = {}
+    current, docs, lines = None, {}, 0
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                qid, _, doc, _, score, _ = line.split()  # ValueError unless exactly 6 columns
+                if qid != current:
+                    docs = run.get(qid)
+                    if docs is None:
+                        docs = run[qid] = {}
+                    current = qid
+                docs[doc] = float(score)
+                lines += 1
+    except ValueError:
+        return None
+    if sum(map(len, run.values())) != lines:
+        return None  # a document twice for one query
+    if not all(np.isfinite(np.fromiter(d.values(), dtype=np.float64, count=len(d))).all() for d in run.values()):
+        return None
+    return run
+
+
+def _read_run_checked(path: Path) -> Run:
     run: Run = {}
     with open(path, encoding="utf-8") as fh:
         for no, line in enumerate(fh, start=1):
