@@ -213,7 +213,7 @@ def bm25_section(quick: bool, repeats: int, tmp: Path) -> dict:
     except Exception as e:  # ImportError, or no JVM
         res["pyserini"] = missing("pyserini", e)
     med_i, _ = interleave(idx_sides, repeats)
-    med_s, _ = interleave(search_sides, repeats)
+    med_s, outs_s = interleave(search_sides, repeats)
     med_r, outs = interleave(run_sides, repeats)
     res["harness"] = {"index_s": r3(med_i["harness"]), "search_s": r3(med_s["harness"]),
                       "search_run_s": r3(med_r["harness"]), "qps": round(nq / med_s["harness"], 1)}
@@ -226,7 +226,7 @@ def bm25_section(quick: bool, repeats: int, tmp: Path) -> dict:
                                    "search": speedup(med_s["bm25s"], med_s["harness"]),
                                    "search_run": speedup(med_r["bm25s"], med_r["harness"])}
     if "pyserini" in med_s:
-        hits = outs["pyserini"]
+        hits = outs_s["pyserini"]
         overlap = np.mean([len({h.docid for h in hits[q][:10]} & set(list(h_run[q])[:10])) / 10 for q in qd])
         res["pyserini"] = {"status": "ok", "index_s": r3(med_i["pyserini"]), "search_s": r3(med_s["pyserini"]),
                            "qps": round(nq / med_s["pyserini"], 1),
