@@ -115,7 +115,8 @@ def datasets_cmd(
             split = () if one_split else (d.split,)
             table.add_row(s.name, d.name, d.display, d.group, *split, s.metric_display, str(len(d.parts) or ""),
                           "yes" if is_present(d, data_dir) else "no")
-    Console().print(table)
+    out = Console()
+    (out if out.is_terminal else Console(width=120)).print(table)
 
 
 @app.command("systems")
@@ -209,6 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("HARNESS_DEBUG", "").strip() not in ("", "0")
     args = [a for a in args if a != "--debug"]  # accepted anywhere on the line
+    if debug:
+        os.environ["HARNESS_DEBUG"] = "1"  # also read by the data layer (library log lines)
     _configure_logging(debug)
     try:
         app(args=args, standalone_mode=False, prog_name="harness")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -395,15 +396,31 @@ def download(info: DatasetInfo, key: str, target_root: Path) -> Path:
     try:
         import ir_datasets  # imported lazily: it is slow to import
 
-        ds = ir_datasets.load(ds_id)
-        if info.suite == "lotte":
-            _export_lotte(ds, folder, info.lotte_query_set)
-        else:
-            _export_beir(ds, folder, info.split)
+        with _library_info_off():
+            ds = ir_datasets.load(ds_id)
+            if info.suite == "lotte":
+                _export_lotte(ds, folder, info.lotte_query_set)
+            else:
+                _export_beir(ds, folder, info.split)
     except Exception as e:  # network errors come in many types
         _remove_new(folder, before, target_root)
         raise HarnessError(_download_failure(ds_id, e)) from e
     return folder
+
+
+@contextlib.contextmanager
+def _library_info_off():
+    """ir_datasets logs every step and retry at INFO level; a failed download is reported by the one-line error
+    instead (its progress bars and warnings stay; ``--debug`` / HARNESS_DEBUG=1 keeps the INFO lines)."""
+    if os.environ.get("HARNESS_DEBUG", "").strip() not in ("", "0"):
+        yield
+        return
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def _remove_new(folder: Path, before: set[Path], root: Path) -> None:

@@ -3,6 +3,7 @@ quiet output streams, file modes and the ``systems`` listing. Everything here ru
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shlex
@@ -187,6 +188,10 @@ def test_missing_dataset_error_is_one_clean_line_naming_the_data_folder_settings
     import requests
 
     def unreachable(ds_id):
+        noisy = logging.getLogger("test-ir-datasets-noise")  # like ir_datasets: its own handler, INFO on every retry
+        noisy.propagate, noisy.handlers = False, [logging.StreamHandler(sys.stderr)]
+        noisy.setLevel(logging.INFO)
+        noisy.info("[INFO] download error: HTTPSConnectionPool(...). Retrying from start.")
         raise requests.exceptions.ConnectionError(
             "HTTPSConnectionPool(host='public.ukp.informatik.tu-darmstadt.de', port=443): Max retries exceeded with url: "
             "/thakur/BEIR/datasets/nfcorpus.zip (Caused by NameResolutionError(\"HTTPSConnection(host='public.ukp."
