@@ -210,8 +210,9 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("HARNESS_DEBUG", "").strip() not in ("", "0")
     args = [a for a in args if a != "--debug"]  # accepted anywhere on the line
+    previous = os.environ.get("HARNESS_DEBUG")
     if debug:
-        os.environ["HARNESS_DEBUG"] = "1"  # also read by the data layer (library log lines)
+        os.environ["HARNESS_DEBUG"] = "1"  # also read by the data layer (library log lines); restored below
     _configure_logging(debug)
     try:
         app(args=args, standalone_mode=False, prog_name="harness")
@@ -230,6 +231,11 @@ def main(argv: list[str] | None = None) -> None:
             e.show()
             sys.exit(e.exit_code)
         raise
+    finally:
+        if previous is None:
+            os.environ.pop("HARNESS_DEBUG", None)
+        else:
+            os.environ["HARNESS_DEBUG"] = previous
 
 
 if __name__ == "__main__":  # pragma: no cover

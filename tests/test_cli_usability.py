@@ -228,6 +228,7 @@ def test_debug_shows_the_hidden_cause(tmp_path, capsys, monkeypatch):
     code, _, err = harness(capsys, *args, "--debug")
     assert code == 2 and "Traceback" in err and "HarnessError: offline (HARNESS_OFFLINE" in err
     assert err.strip().splitlines()[-1].startswith("error: dataset 'nfcorpus' not found")
+    assert "HARNESS_DEBUG" not in os.environ  # --debug lasts one command (in-process callers run many)
     monkeypatch.setenv("HARNESS_DEBUG", "1")
     code, _, err = harness(capsys, *args)
     assert code == 2 and "Traceback" in err
