@@ -12,7 +12,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from . import cli_eval, cli_figures
+from . import cli_eval, cli_figures, cli_grid
 from .errors import HarnessError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -31,7 +31,7 @@ def _options(debug: bool = typer.Option(False, "--debug", help="On an error, als
 
 @app.command("run")
 def run_cmd(
-    system: str = typer.Option(..., "--system", "-s", help="System name (see `harness systems`)."),
+    system: str = typer.Option(..., "--system", "-s", help="System name(s), comma-separated (see `harness systems`)."),
     suite: Optional[str] = typer.Option(None, "--suite", help="beir or lotte (default: lotte when every --datasets name is a LoTTE one, else beir)."),
     datasets: Optional[str] = typer.Option(None, "--datasets", "-d", help="Comma-separated dataset names (default: the whole suite)."),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
@@ -45,6 +45,20 @@ def run_cmd(
     no_download: bool = typer.Option(False, "--no-download", help="Never download a missing dataset or model."),
     lenient_qrels: bool = typer.Option(False, "--lenient-qrels", help="Drop judgements naming unknown ids instead of failing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="For scripts: print only the run files' paths, no log and no scores."),
+    sweep: List[str] = typer.Option([], "--sweep", help="Grid over a setting: --sweep key=v1,v2,... (repeatable)."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="Run as a grid of jobs: local or slurm."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="local executor: jobs at a time (one GPU each when present)."),
+    wait: bool = typer.Option(False, "--wait", help="slurm: follow the jobs until they finish, with a progress view."),
+    status: bool = typer.Option(False, "--status", help="Show the state of this grid's jobs instead of running."),
+    profile: Optional[str] = typer.Option(None, "--profile", help="slurm: TOML profile (a slurm table, overridden per system by slurm.<system> tables)."),
+    partition: Optional[str] = typer.Option(None, "--partition", help="slurm: partition."),
+    time_limit: Optional[str] = typer.Option(None, "--time", help="slurm: time limit per job (minutes or D-HH:MM:SS)."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", help="slurm: GPUs per job."),
+    cpus: Optional[int] = typer.Option(None, "--cpus", help="slurm: CPUs per job."),
+    mem: Optional[str] = typer.Option(None, "--mem", help="slurm: memory per job, e.g. 32G."),
+    account: Optional[str] = typer.Option(None, "--account", help="slurm: account to charge."),
+    sbatch: List[str] = typer.Option([], "--sbatch", help="slurm: extra sbatch option, e.g. --sbatch=--qos=high (repeatable)."),
+    lock_wait: Optional[float] = typer.Option(None, "--lock-wait", help="Seconds to wait for a run file or work folder another process holds (default: forever; 0: stop at once)."),
 ) -> None:
     """Run a system over a suite, write TREC run files plus manifests, and print each dataset's score."""
     import os
@@ -59,6 +73,21 @@ def run_cmd(
         os.environ["HARNESS_OFFLINE"] = "1"
     names = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     suite = suite or infer_suite(names)
+    if lock_wait is not None:
+        os.environ["HARNESS_LOCK_WAIT"] = str(lock_wait)  # children and Slurm jobs inherit it
+    systems = [x.strip() for x in system.split(",") if x.strip()]
+    if len(systems) > 1 or sweep or executor or status:  # a grid of jobs (harness.executor)
+        from .cli_grid import run_grid
+        from .executor import expand_grid, parse_sweep
+
+        grid = expand_grid(systems, suite, names, parse_sweep(sweep), parse_sets(sets), preset, name, seed=seed,
+                           top_k=top_k, data_dir=str(Path(data_dir).resolve()) if data_dir else None,
+                           out=str(Path(out).resolve()), force=force, allow_download=not no_download,
+                           lenient_qrels=lenient_qrels)
+        run_grid(grid, executor or "local", jobs, wait, status, profile,
+                 {"partition": partition, "time": time_limit, "gpus": gpus, "cpus": cpus, "mem": mem,
+                  "account": account, "extra": sbatch})
+        return
     req = RunRequest(system=system, suite=suite, datasets=names,
                      data_dir=data_dir, out=out, sets=parse_sets(sets), preset=preset, name=name, seed=seed, top_k=top_k,
                      force=force, allow_download=not no_download, lenient_qrels=lenient_qrels)
@@ -177,7 +206,7 @@ def _show(value) -> str:
     return (value or "''") if isinstance(value, str) else str(value)
 
 
-for _commands in (cli_eval, cli_figures):  # each module adds its group of commands
+for _commands in (cli_eval, cli_figures, cli_grid):  # each module adds its group of commands
     _commands.register(app)
 
 

@@ -476,8 +476,11 @@ def load_dataset(info: DatasetInfo, key: str | None = None, data_dir: str | os.P
     if folder is None:
         if not allow_download:
             raise HarnessError(_missing_message(info, key, data_dir, "downloads are disabled"))
+        from .locks import hold
+
         try:
-            folder = download(info, key, cache_root() / "data")
+            with hold(cache_root() / "data" / relative_folder(info, key), f"download of '{key}'"):  # one downloader
+                folder = locate(info, key, data_dir) or download(info, key, cache_root() / "data")
         except HarnessError as e:
             raise HarnessError(_missing_message(info, key, data_dir, str(e))) from None
     if info.suite == "lotte":

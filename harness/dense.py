@@ -32,6 +32,7 @@ import numpy as np
 from . import hub
 from .errors import HarnessError, error_summary
 from .fileio import atomic_open, read_json, stable_hash, write_json
+from .locks import hold
 from .progress import counter
 from .progress import enabled as progress_enabled
 
@@ -231,6 +232,22 @@ def embedding_cache_dir(cache_dir: Path, model_fp: str, corpus_fp: str, normaliz
 def encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: bool = False,
                   cache_dir: Path | None = None, corpus_fingerprint: str | None = None,
                   chunk: int = ENCODE_CHUNK, model_fp: str | None = None, stats: dict | None = None) -> np.ndarray:
+    """Embeddings of ``corpus.passage(i)`` for every document (see :func:`_encode_corpus`).
+
+    A cache entry is written by one process at a time (:mod:`harness.locks`); another wants it waits, then hits.
+    """
+    if cache_dir is None or len(corpus) == 0:
+        return _encode_corpus(model, corpus, batch_size, normalize, cache_dir, corpus_fingerprint, chunk, model_fp, stats)
+    corpus_fingerprint = corpus_fingerprint or corpus_content_fingerprint(corpus)
+    model_fp = model_fp or model_fingerprint(model)
+    folder = embedding_cache_dir(Path(cache_dir), model_fp, corpus_fingerprint, normalize, model.max_seq_length, len(corpus))
+    with hold(folder, f"embedding cache {folder}"):
+        return _encode_corpus(model, corpus, batch_size, normalize, cache_dir, corpus_fingerprint, chunk, model_fp, stats)
+
+
+def _encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: bool = False,
+                   cache_dir: Path | None = None, corpus_fingerprint: str | None = None,
+                   chunk: int = ENCODE_CHUNK, model_fp: str | None = None, stats: dict | None = None) -> np.ndarray:
     """Embeddings of ``corpus.passage(i)`` for every document, float32 ``[n, dim]`` in corpus order.
 
     With ``cache_dir`` the embeddings live in ``<cache_dir>/dense-embeddings/<key>/embeddings.f32`` (a memmap,
@@ -258,9 +275,13 @@ def encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: bool
     if meta_path.is_file():
         meta = read_json(meta_path)
         if meta.get("complete") and meta.get("n") == n and data_path.is_file():
-            log.info("dense embeddings: cache hit %s", folder)
-            stats.update(cache="hit", cache_path=str(data_path))
-            return np.memmap(data_path, dtype=np.float32, mode="r", shape=(n, meta["dim"]))
+            if data_path.stat().st_size == n * meta["dim"] * 4:
+                log.info("dense embeddings: cache hit %s", folder)
+                stats.update(cache="hit", cache_path=str(data_path))
+                return np.memmap(data_path, dtype=np.float32, mode="r", shape=(n, meta["dim"]))
+            log.warning("dense embeddings: %s has %d bytes, %d expected (truncated); encoding again",
+                        data_path, data_path.stat().st_size, n * meta["dim"] * 4)
+            meta_path.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     start_row, dim = 0, None
     if progress_path.is_file() and data_path.is_file():
@@ -269,6 +290,8 @@ def encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: bool
         if dim and data_path.stat().st_size == n * dim * 4:
             start_row = int(prog.get("rows_done", 0))
             log.info("dense embeddings: resuming %s at row %d of %d", folder, start_row, n)
+        else:
+            log.warning("dense embeddings: %s does not match its progress note (truncated); encoding again", data_path)
     info = {"n": n, "model_fingerprint": model_fp, "corpus_fingerprint": corpus_fp, "normalize": bool(normalize),
             "max_seq_length": model.max_seq_length, "format": CACHE_FORMAT,
             "model": getattr(model, "_harness_source", None)}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .datasets import Dataset, cache_root, load_dataset, union_dataset
 from .errors import HarnessError
+from .locks import hold
 from .registry import DatasetInfo, get_suite, resolve_dataset
 from .runs import Manifest, read_manifest, run_path, write_manifest, write_run
 from .systems import RunContext, build_settings, get_system_class, settings_dict, settings_hash
@@ -70,6 +71,13 @@ def run_one(req: RunRequest, info: DatasetInfo, key: str, system_cls: type, sett
         dataset = load_dataset(info, key, req.data_dir, allow_download=req.allow_download,
                                lenient_qrels=req.lenient_qrels)
     training = trained_on(union)
+    # one writer per run file: a second process waits here (or stops, naming the holder), then finds it up to date
+    with hold(out_path, f"run file {out_path}"):
+        return _run_locked(req, info, key, system_cls, settings, dataset, union, training, out_path, name, s_hash)
+
+
+def _run_locked(req: RunRequest, info: DatasetInfo, key: str, system_cls: type, settings, dataset: Dataset,
+                union: Dataset | None, training: dict | None, out_path: Path, name: str, s_hash: str) -> Path:
     old = read_manifest(out_path)
     if (not req.force and out_path.is_file() and old and old.get("settings_hash") == s_hash
             and old.get("dataset_fingerprint") == dataset.fingerprint and old.get("seed") == req.seed

@@ -89,9 +89,10 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
         **({} if s.generator == "offline" else {"top_p": s.qgen_top_p, "top_k": s.qgen_top_k,
                                                  "max_length": s.qgen_max_length,
                                                  "max_input_length": s.qgen_max_input_length})})
-    if not qgen.done:
-        log.info("generating %d queries per passage for %d passages with %s", qpp, n_pass, s.generator)
-        run_qgen(qgen, corpus, indices, qpp, s, seed)
+    with qgen.lock():  # a stage is computed by one process; others wait and then read it
+        if not qgen.done:
+            log.info("generating %d queries per passage for %d passages with %s", qpp, n_pass, s.generator)
+            run_qgen(qgen, corpus, indices, qpp, s, seed)
     queries, qrels = load_qgen(qgen.dir)
     train_corpus = sub_corpus(corpus, indices)
     train_corpus_fp = sub_corpus_fingerprint(corpus_fp, len(corpus), indices)
@@ -104,13 +105,15 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
             "qgen": qgen.key, "miner": miner, "score_function": sf, "top_k": s.negatives_per_query,
             "source": source_fingerprint(s.student if miner == "student" else miner),
             **({"max_seq_length": s.max_seq_length} if miner == "student" else {})})
-        if not st.done:
-            log.info("mining hard negatives with %s", miner)
-            run_miner(st, miner, sf, train_corpus, train_corpus_fp, queries, qrels, s, Path(cache_dir))
+        with st.lock():
+            if not st.done:
+                log.info("mining hard negatives with %s", miner)
+                run_miner(st, miner, sf, train_corpus, train_corpus_fp, queries, qrels, s, Path(cache_dir))
         miner_stages.append((miner, st))
     negs = Stage(root, "negatives", {"miners": [(m, st.key) for m, st in miner_stages]})
-    if not negs.done:
-        combine(negs, miner_stages, qrels)
+    with negs.lock():
+        if not negs.done:
+            combine(negs, miner_stages, qrels)
 
     # 3. round 0: training tuples of the first round, labelled by the teacher
     space = Space(list(qrels), queries, corpus)
@@ -120,16 +123,17 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
         "negatives": negs.key, "teacher": teacher_spec, "seed": seed, "batch_size": s.batch_size,
         "neg_sampling": s.neg_sampling, "steps": [0, end0], "score_sample_queries": s.score_sample_queries})
     teacher_factory = _make_teacher(s, corpus)
-    if not labels.done:
-        log.info("pseudo-labelling %d steps x %d tuples with %s", end0, s.batch_size, s.teacher)
-        labels.start()
-        negatives = Round(negs.dir, 0).negatives()  # read only here: later parts of a union skip it
-        miner_fp = stable_hash([st.inputs["source"] for _, st in miner_stages])
-        write_round(Round(labels.dir, 0), negatives=negatives, previous=None, space=space, teacher=teacher_factory(),
-                    settings=s, seed=seed, start=0, end=end0, miner="+".join(s.miners),
-                    checkpoint_fingerprint=miner_fp, mine_seconds=negs.info().get("mining_seconds", 0.0),
-                    mode=getattr(s, "remine_mode", "replace"))
-        labels.finish()
+    with labels.lock():
+        if not labels.done:
+            log.info("pseudo-labelling %d steps x %d tuples with %s", end0, s.batch_size, s.teacher)
+            labels.start()
+            negatives = Round(negs.dir, 0).negatives()  # read only here: later parts of a union skip it
+            miner_fp = stable_hash([st.inputs["source"] for _, st in miner_stages])
+            write_round(Round(labels.dir, 0), negatives=negatives, previous=None, space=space, teacher=teacher_factory(),
+                        settings=s, seed=seed, start=0, end=end0, miner="+".join(s.miners),
+                        checkpoint_fingerprint=miner_fp, mine_seconds=negs.info().get("mining_seconds", 0.0),
+                        mode=getattr(s, "remine_mode", "replace"))
+            labels.finish()
 
     # 4. training (work folder)
     values = settings_values(s)
@@ -140,32 +144,33 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
         train_inputs["remining"]["score_function"] = s.remine_function()
         train_inputs["remining"]["model_source"] = source_fingerprint(s.remine_model) if s.remine_model != "student" else "student"
     train = Stage(root, "train", train_inputs)
-    work = WorkDir(train.start())
-    round0, labelled = work.round(0), Round(labels.dir, 0)
-    for name in Round.FILES:
-        if not round0.path(name).is_file():
-            link_or_copy(labelled.path(name), round0.path(name))
-    work.write_sources({
-        "dataset": dataset.key, **({"parts": list(dataset.parts)} if dataset.parts else {}),
-        "corpus_fingerprint": corpus_fp, "qgen_dir": str(qgen.dir),
-        "mining_dir": str(negs.dir), "labels_dir": str(labels.dir), "student": s.student,
-        "teacher": {"kind": s.teacher_kind, "name": s.teacher}, "miners": list(s.miners), "settings": values,
-        "seed": seed, "stages": {"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
-        "n_training_passages": int(n_pass), "queries_per_passage": qpp, "n_queries": len(queries)})
-    device = pick_device(s.device)
-    job = TrainingJob(work=work, settings=s, round_data=RoundData(work, space, remine_every, s.batch_size),
-                      seed=seed, device=device, remine_every=remine_every,
-                      remine_at_end=getattr(s, "remine_at_end", False),
-                      warmup_restart=getattr(s, "remine_warmup_restart", False))
-    if remine_every:
-        from .remining import Reminer
+    with train.lock():  # the work folder: one training process at a time, others wait and reuse it
+        work = WorkDir(train.start())
+        round0, labelled = work.round(0), Round(labels.dir, 0)
+        for name in Round.FILES:
+            if not round0.path(name).is_file():
+                link_or_copy(labelled.path(name), round0.path(name))
+        work.write_sources({
+            "dataset": dataset.key, **({"parts": list(dataset.parts)} if dataset.parts else {}),
+            "corpus_fingerprint": corpus_fp, "qgen_dir": str(qgen.dir),
+            "mining_dir": str(negs.dir), "labels_dir": str(labels.dir), "student": s.student,
+            "teacher": {"kind": s.teacher_kind, "name": s.teacher}, "miners": list(s.miners), "settings": values,
+            "seed": seed, "stages": {"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
+            "n_training_passages": int(n_pass), "queries_per_passage": qpp, "n_queries": len(queries)})
+        device = pick_device(s.device)
+        job = TrainingJob(work=work, settings=s, round_data=RoundData(work, space, remine_every, s.batch_size),
+                          seed=seed, device=device, remine_every=remine_every,
+                          remine_at_end=getattr(s, "remine_at_end", False),
+                          warmup_restart=getattr(s, "remine_warmup_restart", False))
+        if remine_every:
+            from .remining import Reminer
 
-        job.remine = Reminer(work=work, settings=s, space=space, train_corpus=train_corpus, qrels=qrels,
-                             seed=seed, teacher_factory=teacher_factory)
-    log.info("training in %s", work.root)
-    model_dir = run_training(job, resolve_model(s.student))
-    if not train.done:
-        train.finish(final_loss=(work.log_rows() or [{}])[-1].get("loss"))
-    return PipelineResult(work_dir=work.root, model_dir=model_dir,
-                          stages={"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
-                          qgen_dir=qgen.dir, n_queries=len(queries), queries_per_passage=qpp, n_passages=int(n_pass))
+            job.remine = Reminer(work=work, settings=s, space=space, train_corpus=train_corpus, qrels=qrels,
+                                 seed=seed, teacher_factory=teacher_factory)
+        log.info("training in %s", work.root)
+        model_dir = run_training(job, resolve_model(s.student))
+        if not train.done:
+            train.finish(final_loss=(work.log_rows() or [{}])[-1].get("loss"))
+        return PipelineResult(work_dir=work.root, model_dir=model_dir,
+                              stages={"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
+                              qgen_dir=qgen.dir, n_queries=len(queries), queries_per_passage=qpp, n_passages=int(n_pass))

@@ -46,6 +46,12 @@ class Stage:
     def info(self) -> dict:
         return read_json(self.dir / "stage.json")
 
+    def lock(self):
+        """Inter-process lock on this stage folder (see :mod:`harness.locks`): one writer, others wait."""
+        from ..locks import hold
+
+        return hold(self.dir, f"GPL {self.kind} folder {self.dir}")
+
 
 def link_or_copy(src: Path, dst: Path) -> None:
     """Hard-link ``src`` to ``dst`` (copy across file systems), replacing ``dst`` atomically."""

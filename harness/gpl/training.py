@@ -245,6 +245,11 @@ def run_training(job: TrainingJob, student: str) -> Path:
     work.checkpoints_dir.mkdir(parents=True, exist_ok=True)
     for p in work.checkpoints_dir.glob("checkpoint-*"):  # cut short by a kill during a save
         shutil.rmtree(p, ignore_errors=True)
+    for _, p in work.checkpoints():  # damaged after its rename: not resumable, so not kept
+        missing = [f for f in (WorkDir.CHECKPOINT_STATE, "trainer_state.json") if not (p / f).is_file()]
+        if missing:
+            log.warning("checkpoint %s lacks %s (damaged); removed, resuming from the previous one", p, ", ".join(missing))
+            shutil.rmtree(p, ignore_errors=True)
     ckpt = work.latest_checkpoint()
     if ckpt is not None:
         state = read_json(ckpt / WorkDir.CHECKPOINT_STATE)
