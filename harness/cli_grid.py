@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -99,7 +100,7 @@ def run_grid(jobs, executor: str, n_jobs: int, wait: bool, status_only: bool, pr
             ex.run_local(jobs, folder, n_jobs=n_jobs, show=progress.states)
         finally:
             progress.stop()
-        raise typer.Exit(report(ex.grid_status(folder)))
+        sys.exit(report(ex.grid_status(folder)))
     if executor != "slurm":
         raise HarnessError(f"--executor must be 'local' or 'slurm', got '{executor}'")
     records = ex.submit_slurm(jobs, folder, ex.load_profile(profile), slurm_flags)
@@ -113,7 +114,7 @@ def run_grid(jobs, executor: str, n_jobs: int, wait: bool, status_only: bool, pr
         rows = ex.wait_for(folder, poll=float(os.environ.get("HARNESS_POLL_SECONDS", "5")), show=progress.rows)
     finally:
         progress.stop()
-    raise typer.Exit(report(rows))
+    sys.exit(report(rows))
 
 
 def _print_status(folder: Path, as_json: bool = False) -> None:

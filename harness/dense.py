@@ -241,7 +241,7 @@ def encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: bool
     corpus_fingerprint = corpus_fingerprint or corpus_content_fingerprint(corpus)
     model_fp = model_fp or model_fingerprint(model)
     folder = embedding_cache_dir(Path(cache_dir), model_fp, corpus_fingerprint, normalize, model.max_seq_length, len(corpus))
-    with hold(folder, f"embedding cache {folder}"):
+    with hold(folder, f"embedding cache {folder}", inside=True):
         return _encode_corpus(model, corpus, batch_size, normalize, cache_dir, corpus_fingerprint, chunk, model_fp, stats)
 
 

@@ -128,13 +128,18 @@ def expand_grid(systems: list[str], suite: str, datasets: list[str] | None, swee
             continue
         if not any(key in f for f in fields_of.values()):
             raise SettingsError(f"--sweep '{key}': no selected system has this setting ({', '.join(systems)})")
+    for key in sets or {}:
+        if not any(key in f for f in fields_of.values()):
+            raise SettingsError(f"--set '{key}': no selected system has this setting ({', '.join(systems)})")
     infos = selected_datasets(suite, datasets)
     jobs: list[Job] = []
     for system in systems:
         keys = [k for k in sweep if k == "seed" or k in fields_of[system]]
         for point in itertools.product(*(sweep[k] for k in keys)):
             over = dict(zip(keys, point))
-            job_sets = {**(sets or {}), **{k: v for k, v in over.items() if k != "seed"}}
+            # --set and --sweep keys apply to the systems that have them (k1 to bm25, remine_every to rgpl)
+            job_sets = {**{k: v for k, v in (sets or {}).items() if k in fields_of[system]},
+                        **{k: v for k, v in over.items() if k != "seed"}}
             build_settings(classes[system].Settings, job_sets, preset)  # fail now, not in a queued job
             run_name = (name or system) + "".join(f"-{k}-{_slug(v)}" for k, v in over.items())
             seed = int(over["seed"]) if "seed" in over else common.get("seed", 42)

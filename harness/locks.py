@@ -4,9 +4,9 @@ What is locked, and where the lock file lives:
 
 * a run file ``runs/<suite>/<dataset>/<name>.trec`` -> ``.<name>.trec.lock`` beside it (held for the whole run
   of that dataset part, so a second process skips the finished run instead of writing it again);
-* a GPL stage folder, the training work folder included -> ``<stage>/<key>.lock`` beside the folder;
-* a dense-embedding cache entry -> ``<entry>.lock`` beside it;
-* a dataset folder being downloaded into the cache -> ``<folder>.lock`` beside it.
+* a GPL stage folder, the training work folder included -> ``<stage>/<key>/.lock`` inside it;
+* a dense-embedding cache entry -> ``<entry>/.lock`` inside it;
+* a dataset folder being downloaded into the cache -> ``.<folder>.lock`` beside it.
 
 A second process that wants a held lock logs who holds it (host, pid, command, since when) and waits; with
 ``HARNESS_LOCK_WAIT=<seconds>`` (or ``harness run --lock-wait``) it stops after that long with a
@@ -38,10 +38,11 @@ class LockHeld(HarnessError):
     """Another process holds the lock and we were told not to wait (longer)."""
 
 
-def lock_path_for(target: str | os.PathLike) -> Path:
-    """The lock file guarding ``target`` (a file or a folder): a hidden sibling, so listings stay clean."""
+def lock_path_for(target: str | os.PathLike, inside: bool = False) -> Path:
+    """The lock file guarding ``target``: a hidden sibling ``.<name>.lock``, or ``<target>/.lock`` with ``inside``
+    (for cache folders whose parent is listed by key, where a sibling would look like one more entry)."""
     p = Path(target)
-    return p.with_name(f".{p.name}.lock")
+    return p / ".lock" if inside else p.with_name(f".{p.name}.lock")
 
 
 def _holder_path(lock: Path) -> Path:
@@ -81,7 +82,7 @@ def _write_holder(lock: Path, what: str) -> None:
 
 
 @contextlib.contextmanager
-def hold(target: str | os.PathLike, what: str, wait: float | None = None) -> Iterator[Path]:
+def hold(target: str | os.PathLike, what: str, wait: float | None = None, inside: bool = False) -> Iterator[Path]:
     """Hold the lock guarding ``target`` for the block. ``what`` names it in messages ("run file x").
 
     ``wait``: seconds to wait when another process holds it (None: :func:`wait_seconds`, i.e. the environment's
@@ -89,7 +90,7 @@ def hold(target: str | os.PathLike, what: str, wait: float | None = None) -> Ite
     """
     from filelock import FileLock, Timeout
 
-    lock = lock_path_for(target)
+    lock = lock_path_for(target, inside)
     lock.parent.mkdir(parents=True, exist_ok=True)
     budget = wait_seconds() if wait is None else wait
     fl = FileLock(str(lock), thread_local=False)

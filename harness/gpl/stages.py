@@ -50,7 +50,7 @@ class Stage:
         """Inter-process lock on this stage folder (see :mod:`harness.locks`): one writer, others wait."""
         from ..locks import hold
 
-        return hold(self.dir, f"GPL {self.kind} folder {self.dir}")
+        return hold(self.dir, f"GPL {self.kind} folder {self.dir}", inside=True)
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
