@@ -441,7 +441,7 @@ def search(query_emb: np.ndarray, doc_emb: np.ndarray, top_k: int, chunk_size: i
 def dense_retrieve(model, corpus: "Corpus", queries: dict[str, str], top_k: int, score_function: str = "dot",
                    batch_size: int = 64, cache_dir: Path | None = None, corpus_fingerprint: str | None = None,
                    exclude: dict[str, set[str]] | None = None, chunk_size: int = 1_000_000,
-                   timings: dict | None = None) -> dict[str, dict[str, float]]:
+                   timings: dict | None = None, ann=None) -> dict[str, dict[str, float]]:
     """qid -> {docid: score} with ``top_k`` documents per query (fewer only if the corpus is smaller).
 
     ``score_function``: "dot" (raw embeddings) or "cos" (normalised embeddings). ``exclude`` drops the given
@@ -470,7 +470,13 @@ def dense_retrieve(model, corpus: "Corpus", queries: dict[str, str], top_k: int,
     extra = 0
     if exclude:
         extra = max((sum(1 for d in exclude.get(q, ()) if d in index) for q in qids), default=0)
-    scores, idx = search(q_emb, doc_emb, top_k + extra, chunk_size=chunk_size)
+    if ann is None:  # exact (the default); else a harness.ann.AnnSpec, checked against exact before use
+        scores, idx = search(q_emb, doc_emb, top_k + extra, chunk_size=chunk_size)
+    else:
+        from .ann import ann_search
+
+        scores, idx = ann_search(q_emb, doc_emb, top_k + extra, ann, chunk_size=chunk_size)
+        timings["index"] = dict(ann.report)
     timings.update(fingerprint_s=t1 - t0, encode_corpus_s=t2 - t1, encode_queries_s=t3 - t2,
                    search_s=time.time() - t3, embedding_dim=int(doc_emb.shape[1]), n_docs=len(corpus),
                    n_queries=len(qids))
@@ -482,6 +488,8 @@ def dense_retrieve(model, corpus: "Corpus", queries: dict[str, str], top_k: int,
         drop = exclude.get(qid, set()) if exclude else set()
         hits: dict[str, float] = {}
         for s, i in zip(scores[r].tolist(), idx[r].tolist()):
+            if i < 0:  # an approximate index found fewer than k
+                continue
             d = ids[i]
             if d in drop:
                 continue

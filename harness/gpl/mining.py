@@ -48,13 +48,16 @@ def drop_positives(run: dict[str, dict[str, float]], qrels: dict[str, list[str]]
 
 def mine_dense(model, corpus: Corpus, queries: dict[str, str], qrels: dict[str, list[str]], top_k: int,
                score_function: str, batch_size: int = 128, cache_dir: Path | None = None,
-               corpus_fingerprint: str | None = None, timings: dict | None = None) -> dict[str, list[str]]:
-    """Top ``top_k`` of ``model`` for every query, positives removed afterwards."""
+               corpus_fingerprint: str | None = None, timings: dict | None = None,
+               index: str = "exact") -> dict[str, list[str]]:
+    """Top ``top_k`` of ``model`` for every query, positives removed afterwards. ``index``: exact search, or an
+    approximate one (:mod:`harness.ann`) whose recall against exact goes into ``timings["index"]``."""
+    from ..ann import parse_index
     from ..dense import dense_retrieve
 
     run = dense_retrieve(model, corpus, queries, top_k=min(top_k, len(corpus)), score_function=score_function,
                          batch_size=batch_size, cache_dir=cache_dir, corpus_fingerprint=corpus_fingerprint,
-                         timings=timings)
+                         timings=timings, ann=parse_index(index))
     return drop_positives(run, qrels)
 
 
@@ -70,6 +73,7 @@ def run_miner(stage: Stage, miner: str, score_function: str, corpus: Corpus, cor
     """One miner's negatives -> ``<stage>/negatives.jsonl`` (lines ``{"qid", "neg": [...]}``)."""
     out = stage.start()
     t0 = time.time()
+    info: dict = {}
     if miner == "bm25":
         negs = mine_bm25(corpus, queries, qrels, settings.negatives_per_query)
     else:
@@ -78,11 +82,15 @@ def run_miner(stage: Stage, miner: str, score_function: str, corpus: Corpus, cor
         name = settings.student if miner == "student" else miner
         model = load_encoder(resolve_model(name), device=pick_device(settings.device),
                              max_seq_length=settings.max_seq_length if miner == "student" else None)
+        timings: dict = {}
         negs = mine_dense(model, corpus, queries, qrels, settings.negatives_per_query, score_function,
-                          settings.miner_batch_size, cache_dir=cache_root, corpus_fingerprint=corpus_fp)
+                          settings.miner_batch_size, cache_dir=cache_root, corpus_fingerprint=corpus_fp,
+                          timings=timings, index=getattr(settings, "mine_index", "exact"))
         del model
+        info["index"] = timings.get("index", "exact")
     write_jsonl(out / "negatives.jsonl", ({"qid": q, "neg": negs.get(q, [])} for q in qrels))
-    stage.finish(miner=miner, score_function=score_function, n_queries=len(negs), mining_seconds=round(time.time() - t0, 3))
+    stage.finish(miner=miner, score_function=score_function, n_queries=len(negs), mining_seconds=round(time.time() - t0, 3),
+                 **info)
 
 
 def load_miner(stage: Stage) -> dict[str, list[str]]:

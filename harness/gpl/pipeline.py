@@ -104,7 +104,8 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
         st = Stage(root, "mine", {
             "qgen": qgen.key, "miner": miner, "score_function": sf, "top_k": s.negatives_per_query,
             "source": source_fingerprint(s.student if miner == "student" else miner),
-            **({"max_seq_length": s.max_seq_length} if miner == "student" else {})})
+            **({"max_seq_length": s.max_seq_length} if miner == "student" else {}),
+            **({"index": s.mine_index} if miner != "bm25" and s.mine_index != "exact" else {})})
         with st.lock():
             if not st.done:
                 log.info("mining hard negatives with %s", miner)

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..errors import SettingsError
+from ..errors import HarnessError, SettingsError
 
 SCORE_FUNCTIONS = {"dot": "dot", "cos": "cos", "cos_sim": "cos", "cosine": "cos"}
 
@@ -98,6 +98,7 @@ class GPLSettings:
     miner_score_functions: list[str] = field(default_factory=list, metadata={"help": "one per miner (dot/cos); empty = cos_sim for named models (GPL's default), the student's for 'student'"})
     negatives_per_query: int = field(default=50, metadata={"help": "top-k retrieved per miner; positives are then removed"})
     miner_batch_size: int = 128
+    mine_index: str = field(default="exact", metadata={"help": "dense mining search: exact, or an approximate faiss index ivf / hnsw[:options] whose recall@50 against exact is measured first (docs/scale.md)"})
     # teacher / pseudo labels
     teacher_kind: str = field(default="cross-encoder", metadata={"help": "cross-encoder (raw logits), bi-encoder, or hybrid (bi-encoder similarity + teacher_bm25_weight x BM25)"})
     teacher: str = field(default=PAPER["teacher"])
@@ -154,6 +155,12 @@ class GPLSettings:
             raise SettingsError("setting 'num_threads': must be >= 0")
         if self.warmup_steps < 0:
             raise SettingsError("setting 'warmup_steps': must not be negative")
+        from ..ann import parse_index
+
+        try:
+            parse_index(self.mine_index)
+        except HarnessError as e:
+            raise SettingsError(f"setting 'mine_index': {e}") from None
         if not 0 < self.qgen_top_p <= 1:
             raise SettingsError(f"setting 'qgen_top_p': {self.qgen_top_p} is not in (0, 1]")
 
