@@ -479,7 +479,9 @@ def load_dataset(info: DatasetInfo, key: str | None = None, data_dir: str | os.P
         from .locks import hold
 
         try:
-            with hold(cache_root() / "data" / relative_folder(info, key), f"download of '{key}'"):  # one downloader
+            # one downloader per dataset; the lock lives outside the data folder, which must hold datasets only
+            lock = cache_root() / "locks" / ("download-" + str(relative_folder(info, key)).replace(os.sep, "+"))
+            with hold(lock, f"download of '{key}'"):
                 folder = locate(info, key, data_dir) or download(info, key, cache_root() / "data")
         except HarnessError as e:
             raise HarnessError(_missing_message(info, key, data_dir, str(e))) from None
