@@ -517,7 +517,8 @@ def _main(argv: list[str]) -> int:
         print("usage: python -m harness.executor SPEC.json", file=sys.stderr)
         return 2
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    log.info("harness job %s (pid %d): %s", Job(**spec).label, os.getpid(), shlex.join(sys.argv))
+    log.info("harness job %s (pid %d, CUDA_VISIBLE_DEVICES=%s): %s", Job(**spec).label, os.getpid(),
+             os.environ.get("CUDA_VISIBLE_DEVICES", ""), shlex.join(sys.argv))
     try:
         for path in run_job(spec):
             print(path, flush=True)
