@@ -239,7 +239,36 @@ def bm25_section(quick: bool, repeats: int, tmp: Path) -> dict:
         out.setdefault(k, res.get(k))
         out[f"speedup_vs_{k}"] = res.get(f"speedup_vs_{k}")
     out["harness"] = res["harness"]
+    out["startup"] = startup()
     return out
+
+
+STARTUP_SCRIPT = r"""
+import sys, time
+t0 = time.perf_counter()
+from harness.cli import app
+from harness.runner import run
+from harness.systems import get_system_class
+get_system_class("bm25")
+import harness.bm25, bm25s
+print(round(time.perf_counter() - t0, 4), *[m for m in ("torch", "transformers", "sentence_transformers", "ranx")
+                                            if m in sys.modules])
+"""
+
+
+def startup() -> dict:
+    """What a ``harness run --system bm25`` imports before it reads data, in a fresh process (median of 3), and
+    whether torch, transformers or ranx were among them (they should not be)."""
+    times, heavy = [], []
+    for _ in range(3):
+        p = subprocess.run([sys.executable, "-c", STARTUP_SCRIPT], capture_output=True, text=True, check=True,
+                           cwd=str(REPO))
+        first, *heavy = p.stdout.split()
+        times.append(float(first))
+    t0 = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).with_name("harness")), "--help"], capture_output=True, check=True)
+    return {"bm25_run_imports_s": statistics.median(times), "heavy_modules_imported": heavy,
+            "harness_help_s": r3(time.perf_counter() - t0)}
 
 
 # ---------------------------------------------------------------------------------------------- dense search
