@@ -51,7 +51,7 @@ def test_low_recall_index_falls_back_to_exact(clustered, caplog):
     with caplog.at_level(logging.WARNING, logger="harness"):
         scores, idx = ann_search(q, d, 50, spec)
     assert spec.report["recall"] < 0.99 and spec.report["used"] == "exact" and "using exact search" in caplog.text
-    es, ei = search(q, d, 50, backend="faiss")
+    es, ei = search(q, d, 50)  # the default exact search
     assert np.array_equal(idx, ei) and np.array_equal(scores, es)
 
 
