@@ -218,3 +218,20 @@ def test_bad_settings_are_one_line_errors_naming_the_setting():
     s = build_settings(rgpl, {"miner_score_functions": "cos_sim,dot"}, "paper")
     assert s.miner_score_functions == ["cos", "dot"] and s.remine_every == 30_000 and s.steps == 140_000
     assert build_settings(rgpl, {"remine_every": "3e4"}).remine_every == 30_000
+
+
+def test_cache_key_membership_and_the_remining_spec_come_from_the_settings():
+    from dataclasses import fields
+
+    from harness.gpl.settings import cache_values
+
+    s = build("rgpl", {"score_function": "cos"})
+    train, remine = cache_values(s, "train"), cache_values(s, "remine")
+    assert {"student", "max_seq_length", "steps", "learning_rate", "amp"} <= set(train)
+    assert not {"device", "num_threads", "encode_batch_size", "checkpoint_every"} & set(train)  # no effect on the model
+    assert set(remine) == {f.name for f in fields(s) if f.name.startswith("remine_")} - {"remine_score_function"}
+    assert cache_values(build("rgpl", {"learning_rate": "1e-4"}), "train") != train
+    assert cache_values(build("rgpl", {"score_function": "cos", "encode_batch_size": "7"}), "train") == train
+    spec = s.remining()
+    assert (spec.every, spec.mode, spec.score_function) == (30_000, "replace", "cos")  # the student's by default
+    assert build("gpl", {}).remining() is None and build("rgpl", {"remine_every": "0"}).remining() is None

@@ -9,7 +9,7 @@ the teacher recomputes labels and training but reuses the generated queries and 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..datasets import Dataset
@@ -19,7 +19,7 @@ from .labels import Space, write_round
 from .mining import combine, run_miner, sub_corpus, sub_corpus_fingerprint
 from .models import pick_device, resolve_model, source_fingerprint
 from .qgen import doc_text, load_qgen, run_qgen, sample_passages
-from .settings import generation_plan
+from .settings import GPLSettings, cache_values, generation_plan
 from .stages import Stage, link_or_copy
 from .teacher import load_teacher
 from .training import TrainingJob, run_training
@@ -27,10 +27,6 @@ from .workdir import Round, WorkDir
 
 log = logging.getLogger("harness")
 
-TRAIN_KEYS = ("student", "max_seq_length", "score_function", "steps", "batch_size", "learning_rate", "warmup_steps",
-              "weight_decay", "max_grad_norm", "amp")
-REMINE_KEYS = ("remine_every", "remine_mode", "remine_at_end", "remine_warmup_restart", "remine_model",
-               "remine_top_k")
 
 
 @dataclass
@@ -44,7 +40,7 @@ class PipelineResult:
     n_passages: int
 
 
-def _teacher_spec(s) -> dict:
+def _teacher_spec(s: GPLSettings) -> dict:
     spec = {"kind": s.teacher_kind, "name": s.teacher, "source": source_fingerprint(s.teacher),
             "max_seq_length": s.teacher_max_seq_length}
     if s.teacher_kind in ("bi-encoder", "hybrid"):
@@ -54,7 +50,7 @@ def _teacher_spec(s) -> dict:
     return spec
 
 
-def _make_teacher(s, corpus):
+def _make_teacher(s: GPLSettings, corpus):
     def factory():
         kw = {"device": pick_device(s.device), "max_seq_length": s.teacher_max_seq_length}
         if s.teacher_kind in ("bi-encoder", "hybrid"):
@@ -66,11 +62,7 @@ def _make_teacher(s, corpus):
     return factory
 
 
-def settings_values(s) -> dict:
-    return {f.name: getattr(s, f.name) for f in fields(s)}
-
-
-def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineResult:
+def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -> PipelineResult:
     """Run (or resume, or reuse) every stage for ``dataset``; returns where the adapted model is."""
     if s.num_threads:
         import torch
@@ -78,7 +70,8 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
         torch.set_num_threads(s.num_threads)
     root = Path(cache_dir) / "gpl"
     corpus, corpus_fp = dataset.corpus, dataset.corpus_fingerprint
-    remine_every = getattr(s, "remine_every", 0)
+    remining = s.remining()  # None: GPL (or R-GPL with remine_every=0)
+    remine_every = remining.every if remining else 0
 
     # 1. query generation
     n_pass, qpp = generation_plan(len(corpus), s.queries_per_passage, s.corpus_sample, s.max_generated_queries)
@@ -133,17 +126,15 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
             write_round(Round(labels.dir, 0), negatives=negatives, previous=None, space=space, teacher=teacher_factory(),
                         settings=s, seed=seed, start=0, end=end0, miner="+".join(s.miners),
                         checkpoint_fingerprint=miner_fp, mine_seconds=negs.info().get("mining_seconds", 0.0),
-                        mode=getattr(s, "remine_mode", "replace"))
+                        mode=remining.mode if remining else "replace")
             labels.finish()
 
     # 4. training (work folder)
-    values = settings_values(s)
-    train_inputs = {"labels": labels.key, "student_source": source_fingerprint(s.student),
-                    **{k: values[k] for k in TRAIN_KEYS}}
-    if remine_every:
-        train_inputs["remining"] = {k: values[k] for k in REMINE_KEYS}
-        train_inputs["remining"]["score_function"] = s.remine_function()
-        train_inputs["remining"]["model_source"] = source_fingerprint(s.remine_model) if s.remine_model != "student" else "student"
+    train_inputs = {"labels": labels.key, "student_source": source_fingerprint(s.student), **cache_values(s, "train")}
+    if remining:
+        train_inputs["remining"] = {
+            **cache_values(s, "remine"), "score_function": remining.score_function,
+            "model_source": source_fingerprint(remining.model) if remining.model != "student" else "student"}
     train = Stage(root, "train", train_inputs)
     with train.lock():  # the work folder: one training process at a time, others wait and reuse it
         work = WorkDir(train.start())
@@ -155,19 +146,17 @@ def run_pipeline(dataset: Dataset, s, cache_dir: Path, seed: int) -> PipelineRes
             "dataset": dataset.key, **({"parts": list(dataset.parts)} if dataset.parts else {}),
             "corpus_fingerprint": corpus_fp, "qgen_dir": str(qgen.dir),
             "mining_dir": str(negs.dir), "labels_dir": str(labels.dir), "student": s.student,
-            "teacher": {"kind": s.teacher_kind, "name": s.teacher}, "miners": list(s.miners), "settings": values,
+            "teacher": {"kind": s.teacher_kind, "name": s.teacher}, "miners": list(s.miners), "settings": asdict(s),
             "seed": seed, "stages": {"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
             "n_training_passages": int(n_pass), "queries_per_passage": qpp, "n_queries": len(queries)})
         device = pick_device(s.device)
         job = TrainingJob(work=work, settings=s, round_data=RoundData(work, space, remine_every, s.batch_size),
-                          seed=seed, device=device, remine_every=remine_every,
-                          remine_at_end=getattr(s, "remine_at_end", False),
-                          warmup_restart=getattr(s, "remine_warmup_restart", False))
-        if remine_every:
+                          seed=seed, device=device, remining=remining)
+        if remining:
             from .remining import Reminer
 
-            job.remine = Reminer(work=work, settings=s, space=space, train_corpus=train_corpus, qrels=qrels,
-                                 seed=seed, teacher_factory=teacher_factory)
+            job.remine = Reminer(work=work, settings=s, spec=remining, space=space, train_corpus=train_corpus,
+                                 qrels=qrels, seed=seed, teacher_factory=teacher_factory)
         log.info("training in %s", work.root)
         model_dir = run_training(job, resolve_model(s.student))
         if not train.done:

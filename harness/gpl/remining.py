@@ -20,6 +20,7 @@ from ..datasets import Corpus
 from .labels import Space, write_round
 from .mining import mine_dense
 from .models import pick_device, resolve_model, safe_name
+from .settings import GPLSettings, RemineSpec
 from .workdir import Negatives, QueryNegatives, WorkDir
 
 log = logging.getLogger("harness")
@@ -28,7 +29,8 @@ log = logging.getLogger("harness")
 @dataclass
 class Reminer:
     work: WorkDir
-    settings: object  # RGPLSettings
+    settings: GPLSettings
+    spec: RemineSpec
     space: Space
     train_corpus: Corpus
     qrels: dict[str, list[str]]
@@ -39,7 +41,7 @@ class Reminer:
 
     @property
     def source_name(self) -> str:
-        m = self.settings.remine_model
+        m = self.spec.model
         return "student" if m == "student" else safe_name(m)
 
     def teacher(self):
@@ -48,22 +50,22 @@ class Reminer:
         return self._teacher
 
     def miner_model(self, student):
-        if self.settings.remine_model == "student":
+        if self.spec.model == "student":
             return student
         if self._fixed_model is None:
             from ..dense import load_encoder
 
-            self._fixed_model = load_encoder(resolve_model(self.settings.remine_model),
+            self._fixed_model = load_encoder(resolve_model(self.spec.model),
                                              device=pick_device(self.settings.device))
         return self._fixed_model
 
     def previous_round(self, step: int) -> int:
-        return step - self.settings.remine_every if step - self.settings.remine_every > 0 else 0
+        return step - self.spec.every if step - self.spec.every > 0 else 0
 
     def __call__(self, step: int, student) -> None:
         from ..dense import model_fingerprint
 
-        s = self.settings
+        s, spec = self.settings, self.spec
         rnd = self.work.round(step)
         model = self.miner_model(student)
         fingerprint = model_fingerprint(model)
@@ -74,15 +76,15 @@ class Reminer:
         previous = self.work.round(self.previous_round(step)).negatives()
         t0 = time.time()
         queries = {q: self.space.queries[q] for q in self.qrels}
-        mined = mine_dense(model, self.train_corpus, queries, self.qrels, s.remine_top_k, s.remine_function(),
+        mined = mine_dense(model, self.train_corpus, queries, self.qrels, spec.top_k, spec.score_function,
                            s.encode_batch_size)
         mine_seconds = time.time() - t0
-        negatives = merge(previous, mined, self.qrels, self.source_name, s.remine_mode)
-        end = min(step + s.remine_every, s.steps) if step < s.steps else step
+        negatives = merge(previous, mined, self.qrels, self.source_name, spec.mode)
+        end = min(step + spec.every, s.steps) if step < s.steps else step
         m = write_round(rnd, negatives=negatives, previous=previous, space=self.space,
                         teacher=self.teacher(), settings=s, seed=self.seed, start=step, end=end,
                         miner=self.source_name, checkpoint_fingerprint=fingerprint, mine_seconds=mine_seconds,
-                        mode=s.remine_mode)
+                        mode=spec.mode)
         log.info("round %d: re-mined %d negatives in %.1f s, labelled in %.1f s (overlap with previous %.3f)",
                  step, m["n_negatives"], m["seconds"], m["label_seconds"], m["overlap_with_previous"] or 0.0)
 

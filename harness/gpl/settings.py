@@ -1,10 +1,14 @@
-"""GPL and R-GPL settings (dataclasses) and their presets."""
+"""GPL and R-GPL settings (dataclasses) and their presets.
+
+A field's ``metadata["cache_key"]`` names the cached stage whose key it is part of ("train": the training work
+folder; "remine": its re-mining part), so a renamed or added setting cannot silently drop out of a cache key.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import ClassVar
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 from ..errors import HarnessError, SettingsError
 
@@ -80,9 +84,9 @@ class GPLSettings:
     """Everything that decides a GPL run. Defaults are the paper's (see ``PRESETS['paper']``)."""
 
     # student
-    student: str = field(default=PAPER["student"], metadata={"help": "model adapted (hub name, local path or local:all-MiniLM-L6-v2)"})
-    max_seq_length: int = field(default=350, metadata={"help": "student's max tokens"})
-    score_function: str = field(default="dot", metadata={"help": "student similarity in MarginMSE and retrieval: dot or cos"})
+    student: str = field(default=PAPER["student"], metadata={"cache_key": "train", "help": "model adapted (hub name, local path or local:all-MiniLM-L6-v2)"})
+    max_seq_length: int = field(default=350, metadata={"cache_key": "train", "help": "student's max tokens"})
+    score_function: str = field(default="dot", metadata={"cache_key": "train", "help": "student similarity in MarginMSE and retrieval: dot or cos"})
     # query generation
     generator: str = field(default=PAPER["generator"], metadata={"help": "seq2seq query generator, or 'offline' (spans of the passage; not the paper's)"})
     queries_per_passage: int = field(default=3, metadata={"help": "queries per passage; -1 = GPL's automatic choice (about 250k queries in total)"})
@@ -109,13 +113,13 @@ class GPLSettings:
     neg_sampling: str = field(default="gpl", metadata={"help": "gpl: uniform over the union of all miners' negatives (GPL's HardNegativeDataset); per_miner: a random miner, then a random negative of it"})
     score_sample_queries: int = field(default=1000, metadata={"help": "queries whose negatives are all teacher-scored in every round (negative-scores.jsonl)"})
     # training
-    steps: int = 140_000
-    batch_size: int = 32
-    learning_rate: float = 2e-5
-    warmup_steps: int = 1000
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    amp: str = field(default="auto", metadata={"help": "auto (fp16 on CUDA), fp16, bf16 or none"})
+    steps: int = field(default=140_000, metadata={"cache_key": "train"})
+    batch_size: int = field(default=32, metadata={"cache_key": "train"})
+    learning_rate: float = field(default=2e-5, metadata={"cache_key": "train"})
+    warmup_steps: int = field(default=1000, metadata={"cache_key": "train"})
+    weight_decay: float = field(default=0.01, metadata={"cache_key": "train"})
+    max_grad_norm: float = field(default=1.0, metadata={"cache_key": "train"})
+    amp: str = field(default="auto", metadata={"cache_key": "train", "help": "auto (fp16 on CUDA), fp16, bf16 or none"})
     checkpoint_every: int = field(default=10_000, metadata={"help": "resumable checkpoint every N steps"})
     keep_checkpoints: int = field(default=2, metadata={"help": "checkpoints kept (older ones are deleted)"})
     device: str = field(default="", metadata={"help": "cuda, cpu, ... (empty: cuda if available)"})
@@ -164,10 +168,32 @@ class GPLSettings:
         if not 0 < self.qgen_top_p <= 1:
             raise SettingsError(f"setting 'qgen_top_p': {self.qgen_top_p} is not in (0, 1]")
 
+    def remining(self) -> RemineSpec | None:
+        """GPL never re-mines."""
+        return None
+
     def miner_score_function(self, i: int) -> str:
         if self.miner_score_functions:
             return self.miner_score_functions[i]
         return self.score_function if self.miners[i] == "student" else "cos"
+
+
+def cache_values(settings: Any, stage: str) -> dict:
+    """The settings that are part of ``stage``'s cache key (fields whose ``metadata["cache_key"]`` is ``stage``)."""
+    return {f.name: getattr(settings, f.name) for f in fields(settings) if f.metadata.get("cache_key") == stage}
+
+
+@dataclass(frozen=True)
+class RemineSpec:
+    """R-GPL's re-mining, as training and the re-miner use it (``None`` where a training never re-mines)."""
+
+    every: int  # k: re-mine at steps k, 2k, ...
+    mode: str  # replace or union
+    at_end: bool
+    warmup_restart: bool
+    model: str  # "student" or a fixed model
+    top_k: int
+    score_function: str
 
 
 def generation_plan(n_corpus: int, queries_per_passage: int, corpus_sample: int, max_queries: int) -> tuple[int, int]:
@@ -193,12 +219,12 @@ def generation_plan(n_corpus: int, queries_per_passage: int, corpus_sample: int,
 class RGPLSettings(GPLSettings):
     """GPL plus re-mining: every ``remine_every`` steps the student re-mines the negatives of the next steps."""
 
-    remine_every: int = field(default=30_000, metadata={"help": "k: re-mine at steps k, 2k, ... (0 = never, i.e. GPL)"})
-    remine_mode: str = field(default="replace", metadata={"help": "replace (paper): new negatives replace the old; union: merged with the previous round's"})
-    remine_at_end: bool = field(default=False, metadata={"help": "also re-mine at the last step (for analysis; not used for training)"})
-    remine_warmup_restart: bool = field(default=False, metadata={"help": "restart the learning-rate warm-up after each re-mine"})
-    remine_model: str = field(default="student", metadata={"help": "who re-mines: the model being trained ('student') or a fixed model name/path"})
-    remine_top_k: int = field(default=50, metadata={"help": "documents retrieved per query when re-mining (positives then removed)"})
+    remine_every: int = field(default=30_000, metadata={"cache_key": "remine", "help": "k: re-mine at steps k, 2k, ... (0 = never, i.e. GPL)"})
+    remine_mode: str = field(default="replace", metadata={"cache_key": "remine", "help": "replace (paper): new negatives replace the old; union: merged with the previous round's"})
+    remine_at_end: bool = field(default=False, metadata={"cache_key": "remine", "help": "also re-mine at the last step (for analysis; not used for training)"})
+    remine_warmup_restart: bool = field(default=False, metadata={"cache_key": "remine", "help": "restart the learning-rate warm-up after each re-mine"})
+    remine_model: str = field(default="student", metadata={"cache_key": "remine", "help": "who re-mines: the model being trained ('student') or a fixed model name/path"})
+    remine_top_k: int = field(default=50, metadata={"cache_key": "remine", "help": "documents retrieved per query when re-mining (positives then removed)"})
     remine_score_function: str = field(default="", metadata={"help": "dot or cos; empty = the student's score_function"})
 
     PRESETS: ClassVar[dict[str, dict]] = {
@@ -225,3 +251,10 @@ class RGPLSettings(GPLSettings):
 
     def remine_function(self) -> str:
         return self.remine_score_function or self.score_function
+
+    def remining(self) -> RemineSpec | None:
+        if not self.remine_every:
+            return None
+        return RemineSpec(every=self.remine_every, mode=self.remine_mode, at_end=self.remine_at_end,
+                          warmup_restart=self.remine_warmup_restart, model=self.remine_model,
+                          top_k=self.remine_top_k, score_function=self.remine_function())

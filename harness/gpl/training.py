@@ -23,6 +23,7 @@ from typing import Callable
 from ..fileio import read_json, write_json
 from .data import RoundData, round_of
 from .faults import fault_point
+from .settings import GPLSettings, RemineSpec
 from .workdir import WorkDir
 
 log = logging.getLogger("harness")
@@ -100,15 +101,17 @@ class TrainingJob:
     """Everything one training run needs; ``remine`` (R-GPL) is called at steps k, 2k, ... when set."""
 
     work: WorkDir
-    settings: object
+    settings: GPLSettings
     round_data: RoundData
     seed: int
     device: str
-    remine_every: int = 0
-    remine_at_end: bool = False
-    warmup_restart: bool = False
+    remining: RemineSpec | None = None  # R-GPL's re-mining; None: the negatives of round 0 throughout
     remine: Callable[[int, object], None] | None = None  # (step, model) -> None; writes the round of ``step``
     timing: dict = field(default_factory=lambda: {"train_seconds": 0.0})
+
+    @property
+    def remine_every(self) -> int:
+        return self.remining.every if self.remining else 0
 
 
 def _callbacks(job: TrainingJob, trainer_ref: dict):
@@ -129,7 +132,7 @@ def _callbacks(job: TrainingJob, trainer_ref: dict):
 
         def on_step_end(self, args, state, control, **kw):
             s, k = state.global_step, job.remine_every
-            if k and job.remine and s % k == 0 and (s < state.max_steps or job.remine_at_end):
+            if k and job.remine and s % k == 0 and (s < state.max_steps or job.remining.at_end):
                 with preserved_rng():
                     job.remine(s, trainer_ref["trainer"].model)
             return control
@@ -273,7 +276,8 @@ def run_training(job: TrainingJob, student: str) -> Path:
 
     placeholder = datasets.Dataset.from_dict({"query": ["q"], "positive": ["p"], "negative": ["n"], "label": [0.0]})
     Trainer = _make_trainer_class()
-    Trainer.lr_factor = staticmethod(LinearWarmup(s.warmup_steps, s.steps, job.remine_every if job.warmup_restart else 0))
+    restart_every = job.remine_every if job.remining and job.remining.warmup_restart else 0
+    Trainer.lr_factor = staticmethod(LinearWarmup(s.warmup_steps, s.steps, restart_every))
     trainer_ref: dict = {}
     trainer = Trainer(model=model, args=args, train_dataset=placeholder, loss=loss, callbacks=_callbacks(job, trainer_ref))
     _logs_off_stdout(trainer)
