@@ -31,7 +31,7 @@ from typing import Iterator
 
 from .errors import DataError, HarnessError, error_summary
 from .fileio import atomic_open, json_object
-from .registry import DatasetInfo
+from .registry import SUITE_NAMES, DatasetInfo, get_suite
 
 
 @dataclass
@@ -335,32 +335,80 @@ def data_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
     return dirs
 
 
+class BeirLayout:
+    """BEIR's folder: ``<dir>/<key>/corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``."""
+
+    def folder(self, info: DatasetInfo, key: str) -> Path:
+        return Path(key)
+
+    def present(self, folder: Path, info: DatasetInfo) -> bool:
+        return (folder / "corpus.jsonl").is_file()
+
+    def describe(self, info: DatasetInfo) -> str:
+        return f"corpus.jsonl, queries.jsonl, qrels/{info.split}.tsv"
+
+    def load(self, folder: Path, info: DatasetInfo, key: str, lenient_qrels: bool) -> Dataset:
+        return load_beir_folder(folder, info, key=key, lenient_qrels=lenient_qrels)
+
+    def qrels(self, folder: Path, info: DatasetInfo) -> tuple[Path, dict[str, dict[str, int]], str]:
+        path = folder / "qrels" / f"{info.split}.tsv"
+        qrels, _, sha = read_beir_qrels(path)
+        return path, qrels, sha
+
+    def export(self, ds, folder: Path, info: DatasetInfo) -> None:
+        _export_beir(ds, folder, info.split)
+
+
+class LotteLayout:
+    """LoTTE's tarball: ``<dir>/lotte/<domain>/<split>/collection.tsv``, ``questions.<set>.tsv``, ``qas.<set>.jsonl``."""
+
+    def folder(self, info: DatasetInfo, key: str) -> Path:
+        return Path("lotte") / (info.domain or key.split(".")[0]) / info.split
+
+    def present(self, folder: Path, info: DatasetInfo) -> bool:
+        # search and forum share collection.tsv: each query set needs its own questions file
+        return (folder / "collection.tsv").is_file() and (folder / f"questions.{info.lotte_query_set}.tsv").is_file()
+
+    def describe(self, info: DatasetInfo) -> str:
+        return "collection.tsv, questions.{search,forum}.tsv, qas.{search,forum}.jsonl"
+
+    def load(self, folder: Path, info: DatasetInfo, key: str, lenient_qrels: bool) -> Dataset:
+        return load_lotte_folder(folder, info, lenient_qrels=lenient_qrels)
+
+    def qrels(self, folder: Path, info: DatasetInfo) -> tuple[Path, dict[str, dict[str, int]], str]:
+        path = folder / f"qas.{info.lotte_query_set}.jsonl"  # every question, answered or not
+        qrels, _, sha = read_lotte_qas(path)
+        return path, qrels, sha
+
+    def export(self, ds, folder: Path, info: DatasetInfo) -> None:
+        _export_lotte(ds, folder, info.lotte_query_set)
+
+
+LAYOUTS = {"beir": BeirLayout(), "lotte": LotteLayout()}
+
+
+def layout_of(info: DatasetInfo) -> BeirLayout | LotteLayout:
+    """The file layout of a dataset's suite (the registry's ``layout``; custom folders are BEIR's)."""
+    return LAYOUTS[get_suite(info.suite).layout if info.suite in SUITE_NAMES else "beir"]
+
+
 def relative_folder(info: DatasetInfo, key: str) -> Path:
     """Where a dataset lives under a data folder."""
-    if info.suite == "lotte":
-        return Path("lotte") / (info.domain or key.split(".")[0]) / info.split
-    return Path(key)
-
-
-def _present(folder: Path, info: DatasetInfo) -> bool:
-    if info.suite == "lotte":  # search and forum share collection.tsv: each query set needs its own questions file
-        qs = info.lotte_query_set
-        return (folder / "collection.tsv").is_file() and (folder / f"questions.{qs}.tsv").is_file()
-    return (folder / "corpus.jsonl").is_file()
+    return layout_of(info).folder(info, key)
 
 
 def locate(info: DatasetInfo, key: str, data_dir: str | os.PathLike | None = None) -> Path | None:
+    layout = layout_of(info)
     for d in data_dirs(data_dir):
-        folder = d / relative_folder(info, key)
-        if _present(folder, info):
+        folder = d / layout.folder(info, key)
+        if layout.present(folder, info):
             return folder
     return None
 
 
 def _missing_message(info: DatasetInfo, key: str, data_dir, reason: str) -> str:
     rel = relative_folder(info, key)
-    layout = ("collection.tsv, questions.{search,forum}.tsv, qas.{search,forum}.jsonl" if info.suite == "lotte"
-              else f"corpus.jsonl, queries.jsonl, qrels/{info.split}.tsv")
+    layout = layout_of(info).describe(info)
     where = " or ".join(str(d / rel) for d in data_dirs(data_dir))
     folder, source = resolve_data_dir(data_dir)
     origin = {"--data-dir": "from --data-dir", "HARNESS_DATA_DIR": "from HARNESS_DATA_DIR",
@@ -397,11 +445,7 @@ def download(info: DatasetInfo, key: str, target_root: Path) -> Path:
         import ir_datasets  # imported lazily: it is slow to import
 
         with _library_info_off():
-            ds = ir_datasets.load(ds_id)
-            if info.suite == "lotte":
-                _export_lotte(ds, folder, info.lotte_query_set)
-            else:
-                _export_beir(ds, folder, info.split)
+            layout_of(info).export(ir_datasets.load(ds_id), folder, info)
     except Exception as e:  # network errors come in many types
         _remove_new(folder, before, target_root)
         raise HarnessError(_download_failure(ds_id, e)) from e
@@ -485,9 +529,7 @@ def load_dataset(info: DatasetInfo, key: str | None = None, data_dir: str | os.P
                 folder = locate(info, key, data_dir) or download(info, key, cache_root() / "data")
         except HarnessError as e:
             raise HarnessError(_missing_message(info, key, data_dir, str(e))) from None
-    if info.suite == "lotte":
-        return load_lotte_folder(folder, info, lenient_qrels=lenient_qrels)
-    return load_beir_folder(folder, info, key=key, lenient_qrels=lenient_qrels)
+    return layout_of(info).load(folder, info, key, lenient_qrels)
 
 
 def union_id(part_key: str, item_id: str) -> str:

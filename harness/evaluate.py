@@ -30,7 +30,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .datasets import cache_root, locate, read_beir_qrels, read_lotte_qas
+from .datasets import cache_root, layout_of, locate
 from .errors import DataError, HarnessError
 from .fileio import atomic_open, file_sha256, read_json, stable_hash
 from .registry import DatasetInfo
@@ -318,14 +318,7 @@ class QrelsFile:
 
 def read_qrels_file(info: DatasetInfo, folder: str | Path) -> QrelsFile:
     """BEIR: ``qrels/<split>.tsv``; LoTTE: ``qas.<search|forum>.jsonl`` (every question, answered or not)."""
-    folder = Path(folder)
-    if info.suite == "lotte":
-        qs = info.lotte_query_set
-        path = folder / f"qas.{qs}.jsonl"
-        qrels, _, sha = read_lotte_qas(path)
-    else:
-        path = folder / "qrels" / f"{info.split}.tsv"
-        qrels, _, sha = read_beir_qrels(path)
+    path, qrels, sha = layout_of(info).qrels(Path(folder), info)
     if not qrels:
         raise DataError(f"{path}: no judged queries")
     return QrelsFile(qrels=qrels, sha256=sha, path=path)
