@@ -35,7 +35,11 @@ class GPLSystem:
         # retrieves from its own corpus with that one model (the pipeline's stages are hash-keyed: the first part
         # trains, the others find the finished work folder).
         train_on = ctx.train_dataset if ctx.train_dataset is not None else dataset
+        from harness.gpl import distributed
+
         result = run_pipeline(train_on, settings, ctx.cache_dir, ctx.seed)
+        if not distributed.is_main():  # under --nproc / torchrun rank 0 alone retrieves and writes the run
+            return SystemOutput(run=None)
         log.info("%s: work folder %s (trained on %s)", dataset.key, result.work_dir, train_on.key)
         model = load_encoder(str(result.model_dir), device=pick_device(settings.device),
                              max_seq_length=settings.max_seq_length)

@@ -29,6 +29,9 @@ def _options(debug: bool = typer.Option(False, "--debug", help="On an error, als
     """Benchmark harness for unsupervised domain adaptation of dense retrievers (BM25, Base, GPL, R-GPL)."""
 
 
+_ARGV: list[str] = []  # the command line main() runs (``--nproc`` re-launches it under torch.distributed)
+
+
 @app.command("run")
 def run_cmd(
     system: str = typer.Option(..., "--system", "-s", help="System name(s), comma-separated (see `harness systems`)."),
@@ -59,8 +62,23 @@ def run_cmd(
     account: Optional[str] = typer.Option(None, "--account", help="slurm: account to charge."),
     sbatch: List[str] = typer.Option([], "--sbatch", help="slurm: extra sbatch option, e.g. --sbatch=--qos=high (repeatable)."),
     lock_wait: Optional[float] = typer.Option(None, "--lock-wait", help="Seconds to wait for a run file or work folder another process holds (default: forever; 0: stop at once)."),
+    nproc: int = typer.Option(1, "--nproc", help="GPL/R-GPL: train on N processes (DDP, one GPU each; gloo on CPU); "
+                                                  "batch_size stays the effective batch (per-rank batch x N)."),
 ) -> None:
     """Run a system over a suite, write TREC run files plus manifests, and print each dataset's score."""
+    if nproc != 1:
+        from .gpl.distributed import launch, launched, strip_nproc
+
+        if launched():
+            raise HarnessError("--nproc: already inside a distributed launch (torchrun); leave --nproc out")
+        others = [x for x in system.split(",") if x.strip() not in ("gpl", "rgpl")]
+        if others:
+            raise HarnessError(f"--nproc: only GPL/R-GPL training runs on several processes, not '{others[0]}'")
+        code = launch(strip_nproc(_ARGV or sys.argv[1:]), nproc)
+        if code:
+            console.print(f"[red]error:[/red] --nproc {nproc}: a worker failed (exit status {code}); the same command resumes")
+            sys.exit(code)
+        return
     import os
 
     from .registry import infer_suite
@@ -92,6 +110,10 @@ def run_cmd(
                      data_dir=data_dir, out=out, sets=parse_sets(sets), preset=preset, name=name, seed=seed, top_k=top_k,
                      force=force, allow_download=not no_download, lenient_qrels=lenient_qrels)
     paths = run(req)
+    from .gpl.distributed import is_main
+
+    if not is_main():  # a rank of a distributed training: rank 0 writes and reports
+        return
     if quiet:
         for path in paths:
             typer.echo(str(path))
@@ -242,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     previous = os.environ.get("HARNESS_DEBUG")
     if debug:
         os.environ["HARNESS_DEBUG"] = "1"  # also read by the data layer (library log lines); restored below
+    _ARGV[:] = args  # --nproc re-launches this command line
     _configure_logging(debug)
     try:
         app(args=args, standalone_mode=False, prog_name="harness")

@@ -90,6 +90,9 @@ def hold(target: str | os.PathLike, what: str, wait: float | None = None, inside
     """
     from filelock import FileLock, Timeout
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) != 0:
+        yield lock_path_for(target, inside)  # a distributed training (--nproc): rank 0 holds the locks for the group
+        return
     lock = lock_path_for(target, inside)
     lock.parent.mkdir(parents=True, exist_ok=True)
     budget = wait_seconds() if wait is None else wait

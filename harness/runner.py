@@ -87,6 +87,8 @@ def _run_locked(req: RunRequest, info: DatasetInfo, key: str, system_cls: type, 
     ctx = RunContext(cache_dir=cache_root(), seed=req.seed, top_k=req.top_k, train_dataset=union)
     start = time.time()
     output = system_cls().retrieve(dataset, settings, ctx)
+    if output.run is None:  # a non-writing rank of a distributed training (``--nproc``)
+        return out_path
     run = drop_self_hits(output.run) if info.exclude_self_hits else output.run
     unknown = [q for q in run if q not in dataset.queries]
     if unknown:

@@ -181,7 +181,7 @@ def negative_scores(teacher, space: Space, negatives: Negatives, sample: list[st
 
 def write_round(rnd: Round, *, negatives: Negatives, previous: Negatives | None, space: Space,
                 teacher, settings, seed: int, start: int, end: int, miner: str, checkpoint_fingerprint: str,
-                mine_seconds: float, mode: str) -> dict:
+                mine_seconds: float, mode: str, extra: dict | None = None) -> dict:
     """All artifacts of one round; its manifest is written last and marks the round complete."""
     rnd.write_negatives(negatives)
     t0 = time.time()
@@ -206,6 +206,7 @@ def write_round(rnd: Round, *, negatives: Negatives, previous: Negatives | None,
         "mode": mode, "train_steps": [start, end], "n_tuples": int(len(tuples)),
         "label_margins": stats(pos_s - neg_s), "sample_queries": len(sample),
         "sources": negatives.sources(),
+        **(extra or {}),
     }
     rnd.write_manifest(manifest)
     return manifest

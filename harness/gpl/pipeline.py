@@ -8,11 +8,13 @@ the teacher recomputes labels and training but reuses the generated queries and 
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..datasets import Dataset
+from ..errors import SettingsError
 from ..fileio import stable_hash
 from .data import RoundData
 from .labels import Space, write_round
@@ -50,16 +52,19 @@ def _teacher_spec(s: GPLSettings) -> dict:
     return spec
 
 
+def _load_teacher_of(s: GPLSettings, corpus):
+    kw = {"device": pick_device(s.device), "max_seq_length": s.teacher_max_seq_length}
+    if s.teacher_kind in ("bi-encoder", "hybrid"):
+        kw["score_function"] = s.teacher_score_function
+    if s.teacher_kind == "hybrid":
+        kw["bm25_weight"] = s.teacher_bm25_weight
+        kw["corpus_passages"] = [doc_text(corpus, i) for i in range(len(corpus))]
+    return load_teacher(s.teacher_kind, s.teacher, **kw)
+
+
 def _make_teacher(s: GPLSettings, corpus):
-    def factory():
-        kw = {"device": pick_device(s.device), "max_seq_length": s.teacher_max_seq_length}
-        if s.teacher_kind in ("bi-encoder", "hybrid"):
-            kw["score_function"] = s.teacher_score_function
-        if s.teacher_kind == "hybrid":
-            kw["bm25_weight"] = s.teacher_bm25_weight
-            kw["corpus_passages"] = [doc_text(corpus, i) for i in range(len(corpus))]
-        return load_teacher(s.teacher_kind, s.teacher, **kw)
-    return factory
+    """A picklable factory (an asynchronous re-mining worker builds its own teacher)."""
+    return functools.partial(_load_teacher_of, s, corpus)
 
 
 def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -> PipelineResult:
@@ -68,6 +73,14 @@ def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -
         import torch
 
         torch.set_num_threads(s.num_threads)
+    from . import distributed
+
+    device = distributed.init(pick_device(s.device))  # joins the process group under --nproc / torchrun
+    if distributed.launched() and hasattr(s, "lag") and s.lag():
+        raise SettingsError("setting 'remine_schedule': async re-mining runs in one training process; "
+                            "use remine_schedule=sync with --nproc")
+    if not distributed.is_main():
+        distributed.barrier()  # rank 0 runs (or finds) the stages before training; the others then read them
     root = Path(cache_dir) / "gpl"
     corpus, corpus_fp = dataset.corpus, dataset.corpus_fingerprint
     remining = s.remining()  # None: GPL (or R-GPL with remine_every=0)
@@ -135,6 +148,8 @@ def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -
         train_inputs["remining"] = {
             **cache_values(s, "remine"), "score_function": remining.score_function,
             "model_source": source_fingerprint(remining.model) if remining.model != "student" else "student"}
+        if s.lag():  # asynchronous re-mining trains on other negatives (snapshots remine_lag steps older)
+            train_inputs["remining"]["schedule"] = {"mode": "async", "lag": s.lag()}
     train = Stage(root, "train", train_inputs)
     with train.lock():  # the work folder: one training process at a time, others wait and reuse it
         work = WorkDir(train.start())
@@ -142,14 +157,15 @@ def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -
         for name in Round.FILES:
             if not round0.path(name).is_file():
                 link_or_copy(labelled.path(name), round0.path(name))
-        work.write_sources({
-            "dataset": dataset.key, **({"parts": list(dataset.parts)} if dataset.parts else {}),
-            "corpus_fingerprint": corpus_fp, "qgen_dir": str(qgen.dir),
-            "mining_dir": str(negs.dir), "labels_dir": str(labels.dir), "student": s.student,
-            "teacher": {"kind": s.teacher_kind, "name": s.teacher}, "miners": list(s.miners), "settings": asdict(s),
-            "seed": seed, "stages": {"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
-            "n_training_passages": int(n_pass), "queries_per_passage": qpp, "n_queries": len(queries)})
-        device = pick_device(s.device)
+        if distributed.is_main():  # the other ranks wait at the barrier below, then read
+            work.write_sources({
+                "dataset": dataset.key, **({"parts": list(dataset.parts)} if dataset.parts else {}),
+                "corpus_fingerprint": corpus_fp, "qgen_dir": str(qgen.dir),
+                "mining_dir": str(negs.dir), "labels_dir": str(labels.dir), "student": s.student,
+                "teacher": {"kind": s.teacher_kind, "name": s.teacher}, "miners": list(s.miners), "settings": asdict(s),
+                "seed": seed, "stages": {"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
+                "n_training_passages": int(n_pass), "queries_per_passage": qpp, "n_queries": len(queries)})
+            distributed.barrier()
         job = TrainingJob(work=work, settings=s, round_data=RoundData(work, space, remine_every, s.batch_size),
                           seed=seed, device=device, remining=remining)
         if remining:
@@ -157,9 +173,13 @@ def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -
 
             job.remine = Reminer(work=work, settings=s, spec=remining, space=space, train_corpus=train_corpus,
                                  qrels=qrels, seed=seed, teacher_factory=teacher_factory)
+            if s.lag():
+                from .async_remine import AsyncRemining
+
+                job.async_remining = AsyncRemining(job.remine, work, s, s.steps, remining.at_end)
         log.info("training in %s", work.root)
         model_dir = run_training(job, resolve_model(s.student))
-        if not train.done:
+        if not train.done and distributed.is_main():
             train.finish(final_loss=(work.log_rows() or [{}])[-1].get("loss"))
         return PipelineResult(work_dir=work.root, model_dir=model_dir,
                               stages={"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},

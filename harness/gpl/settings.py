@@ -226,6 +226,9 @@ class RGPLSettings(GPLSettings):
     remine_model: str = field(default="student", metadata={"cache_key": "remine", "help": "who re-mines: the model being trained ('student') or a fixed model name/path"})
     remine_top_k: int = field(default=50, metadata={"cache_key": "remine", "help": "documents retrieved per query when re-mining (positives then removed)"})
     remine_score_function: str = field(default="", metadata={"help": "dot or cos; empty = the student's score_function"})
+    remine_schedule: str = field(default="sync", metadata={"help": "sync (paper): training waits while re-mining; async: a worker process re-mines from a weight snapshot taken remine_lag steps before the round while training continues (not the paper's)"})
+    remine_lag: int = field(default=0, metadata={"help": "async only: steps between the snapshot and the round boundary where its negatives are swapped in (1..remine_every; 0 = remine_every)"})
+    remine_device: str = field(default="", metadata={"help": "async only: device of the re-mining worker (empty = the training device), e.g. cuda:1"})
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "paper": {**PAPER, "remine_every": 30_000},
@@ -248,6 +251,16 @@ class RGPLSettings(GPLSettings):
             raise SettingsError("setting 'remine_top_k': must be positive")
         if self.remine_score_function:
             self.remine_score_function = norm_score_function(self.remine_score_function, "remine_score_function")
+        if self.remine_schedule not in ("sync", "async"):
+            raise SettingsError(f"setting 'remine_schedule': '{self.remine_schedule}' is not sync or async")
+        if not 0 <= self.remine_lag <= max(self.remine_every, 0):
+            raise SettingsError(f"setting 'remine_lag': {self.remine_lag} is not in 0..remine_every ({self.remine_every})")
+
+    def lag(self) -> int:
+        """Steps between an asynchronous round's weight snapshot and the round boundary (0 for sync)."""
+        if self.remine_schedule != "async" or not self.remine_every:
+            return 0
+        return self.remine_lag or self.remine_every
 
     def remine_function(self) -> str:
         return self.remine_score_function or self.score_function

@@ -8,6 +8,11 @@
   is renamed to ``step-<n>`` only once complete, so a kill during a save leaves the previous one usable.
 * The learning rate follows GPL's WarmupLinear schedule (linear warm-up, then linear decay to 0), as a pure
   function of the step; with ``remine_warmup_restart`` the warm-up restarts after every re-mine.
+* ``remine_schedule=async``: snapshots and re-mining workers are scheduled by
+  :class:`~harness.gpl.async_remine.AsyncRemining` from the same callback.
+* Under ``torch.distributed`` (``--nproc N``) every rank reads the step's whole batch and trains on rows
+  ``rank::N`` (DDP averages the gradients); rank 0 writes the log, checkpoints and model
+  (:mod:`harness.gpl.distributed`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..fileio import read_json, write_json
+from . import distributed
 from .data import RoundData, round_of
 from .faults import fault_point
 from .settings import GPLSettings, RemineSpec
@@ -64,8 +70,10 @@ def _make_trainer_class():
             from torch.utils.data import DataLoader
 
             self.accelerator.even_batches = False
-            loader = DataLoader(range(self.args.max_steps), batch_size=1, shuffle=False, collate_fn=_step_collate,
-                                num_workers=0)
+            # every rank gets every step number (the loader is sharded round-robin over the ranks)
+            w = distributed.world_size()
+            loader = DataLoader([i for i in range(self.args.max_steps) for _ in range(w)], batch_size=1,
+                                shuffle=False, collate_fn=_step_collate, num_workers=0)
             self._train_dataloader = self.accelerator.prepare(loader)
             return self._train_dataloader
 
@@ -75,15 +83,22 @@ def _make_trainer_class():
                 self._created_lr_scheduler = True
             return self.lr_scheduler
 
+        def _save(self, output_dir=None, state_dict=None):
+            if self.args.should_save:  # the model files: rank 0 only (every rank calls save_model under DDP)
+                super()._save(output_dir, state_dict)
+
         def training_step(self, model, inputs, num_items_in_batch=None):
             step = int(inputs["step"].reshape(-1)[0])
             if step != self.state.global_step:
                 raise RuntimeError(f"data position {step} != trainer step {self.state.global_step}")
             self.step_started = time.time()
             rows, margins, rnd = self.round_data.batch(step)
+            if distributed.world_size() > 1:  # this rank's share of the step's batch
+                rows = rows[distributed.rank()::distributed.world_size()]
             features = self.data_collator(rows)
             loss = super().training_step(model, features, None)
-            self.step_record = {"step": step + 1, "loss": float(loss), "margin_mean": float(margins.mean()),
+            self.step_record = {"step": step + 1, "loss": distributed.mean(float(loss)),
+                                "margin_mean": float(margins.mean()),
                                 "lr": float(self._get_learning_rate()), "round": rnd}
             return loss
 
@@ -107,6 +122,7 @@ class TrainingJob:
     device: str
     remining: RemineSpec | None = None  # R-GPL's re-mining; None: the negatives of round 0 throughout
     remine: Callable[[int, object], None] | None = None  # (step, model) -> None; writes the round of ``step``
+    async_remining: object | None = None  # AsyncRemining (remine_schedule=async)
     timing: dict = field(default_factory=lambda: {"train_seconds": 0.0})
 
     @property
@@ -123,16 +139,26 @@ def _callbacks(job: TrainingJob, trainer_ref: dict):
         def on_step_end(self, args, state, control, **kw):
             trainer = trainer_ref["trainer"]
             job.timing["train_seconds"] += time.time() - trainer.step_started
-            job.work.append_log(trainer.step_record)
+            if distributed.is_main():
+                job.work.append_log(trainer.step_record)
             fault_point("step", state.global_step)
             return control
 
     class Remine(Base):
-        """R-GPL: at steps k, 2k, ... (the last step only with ``remine_at_end``) re-mine with the current model."""
+        """R-GPL: at steps k, 2k, ... (the last step only with ``remine_at_end``) re-mine with the current model;
+        asynchronously: snapshot and start a worker ``lag`` steps before, wait for it at the round boundary."""
+
+        def on_train_begin(self, args, state, control, **kw):
+            if job.async_remining is not None:
+                job.async_remining.on_train_begin(state.global_step, trainer_ref["trainer"].model)
+            return control
 
         def on_step_end(self, args, state, control, **kw):
             s, k = state.global_step, job.remine_every
-            if k and job.remine and s % k == 0 and (s < state.max_steps or job.remining.at_end):
+            if job.async_remining is not None:
+                job.async_remining.on_step_end(s, trainer_ref["trainer"].model)
+                job.timing["remine_wait_seconds"] = round(job.async_remining.wait_seconds, 3)
+            elif k and job.remine and s % k == 0 and (s < state.max_steps or job.remining.at_end):
                 with preserved_rng():
                     job.remine(s, trainer_ref["trainer"].model)
             return control
@@ -142,11 +168,19 @@ def _callbacks(job: TrainingJob, trainer_ref: dict):
 
         def on_save(self, args, state, control, **kw):
             src = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if not src.is_dir():
-                return control
+            distributed.barrier()  # every rank has written its part (RNG state) of the checkpoint
+            if distributed.is_main() and src.is_dir():
+                self.publish(src, state)
+            distributed.barrier()
+            if job.async_remining is not None and distributed.is_main():
+                job.async_remining.on_save(state.global_step)
+            return control
+
+        def publish(self, src: Path, state) -> None:
             write_json(src / WorkDir.CHECKPOINT_STATE, {
                 "step": state.global_step, "round": round_of(state.global_step, job.remine_every),
-                "train_seconds": job.timing["train_seconds"], "seed": job.seed})
+                "train_seconds": job.timing["train_seconds"], "seed": job.seed,
+                "remine_wait_seconds": job.timing.get("remine_wait_seconds", 0.0)})
             dst = job.work.checkpoint(state.global_step)
             if dst.exists():
                 shutil.rmtree(dst)
@@ -155,7 +189,6 @@ def _callbacks(job: TrainingJob, trainer_ref: dict):
                 shutil.rmtree(old, ignore_errors=True)
             write_timing(job)
             log.info("checkpoint saved: %s", dst)  # by its final name (the trainer wrote checkpoint-<n>)
-            return control
 
     class TrainerLogs(Base):
         """The trainer's periodic loss/learning-rate dictionaries, as log lines on stderr (stdout stays for results)."""
@@ -218,7 +251,7 @@ def write_timing(job: TrainingJob) -> dict:
     timing = {"train_seconds": round(job.timing["train_seconds"], 3),
               "remine_seconds": round(sum(r["seconds"] for r in remines), 3),
               "label_seconds": round(sum(r["label_seconds"] for r in remines), 3),
-              "remine_rounds": remines,
+              "remine_rounds": remines, "remine_wait_seconds": job.timing.get("remine_wait_seconds", 0.0),
               "initial_mining_seconds": initial["seconds"], "initial_label_seconds": initial["label_seconds"]}
     job.work.write_timing(timing)
     return timing
@@ -245,28 +278,37 @@ def run_training(job: TrainingJob, student: str) -> Path:
     final = work.model_dir
     if work.finished:
         return final
-    work.checkpoints_dir.mkdir(parents=True, exist_ok=True)
-    for p in work.checkpoints_dir.glob("checkpoint-*"):  # cut short by a kill during a save
-        shutil.rmtree(p, ignore_errors=True)
-    for _, p in work.checkpoints():  # damaged after its rename: not resumable, so not kept
-        missing = [f for f in (WorkDir.CHECKPOINT_STATE, "trainer_state.json") if not (p / f).is_file()]
-        if missing:
-            log.warning("checkpoint %s lacks %s (damaged); removed, resuming from the previous one", p, ", ".join(missing))
+    distributed.check_batch(s.batch_size)
+    main = distributed.is_main()
+    if main:
+        work.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+        for p in work.checkpoints_dir.glob("checkpoint-*"):  # cut short by a kill during a save
             shutil.rmtree(p, ignore_errors=True)
+        for _, p in work.checkpoints():  # damaged after its rename: not resumable, so not kept
+            missing = [f for f in (WorkDir.CHECKPOINT_STATE, "trainer_state.json") if not (p / f).is_file()]
+            if missing:
+                log.warning("checkpoint %s lacks %s (damaged); removed, resuming from the previous one", p, ", ".join(missing))
+                shutil.rmtree(p, ignore_errors=True)
+    distributed.barrier()
     ckpt = work.latest_checkpoint()
     if ckpt is not None:
         state = read_json(ckpt / WorkDir.CHECKPOINT_STATE)
         job.timing["train_seconds"] = state.get("train_seconds", 0.0)
-        work.truncate_log(state["step"])
+        job.timing["remine_wait_seconds"] = state.get("remine_wait_seconds", 0.0)
+        if main:
+            work.truncate_log(state["step"])
         log.info("resuming %s from step %d", work.root, state["step"])
-    else:
+    elif main:
         work.truncate_log(0)
+    if job.async_remining is not None:
+        job.async_remining.wait_seconds = job.timing.get("remine_wait_seconds", 0.0)
 
     model = load_encoder(student, device=job.device, max_seq_length=s.max_seq_length)
     similarity = pairwise_cos_sim if s.score_function == "cos" else pairwise_dot_score
     loss = MarginMSELoss(model, similarity_fct=similarity)
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(work.checkpoints_dir), max_steps=s.steps, per_device_train_batch_size=s.batch_size,
+        output_dir=str(work.checkpoints_dir), max_steps=s.steps,
+        per_device_train_batch_size=s.batch_size // distributed.world_size(),
         learning_rate=s.learning_rate, warmup_steps=s.warmup_steps, weight_decay=s.weight_decay,
         max_grad_norm=s.max_grad_norm, optim="adamw_torch", save_strategy="steps", save_steps=s.checkpoint_every,
         save_total_limit=None, logging_steps=max(1, min(100, s.steps // 10)), report_to=[], seed=job.seed,
@@ -283,7 +325,14 @@ def run_training(job: TrainingJob, student: str) -> Path:
     _logs_off_stdout(trainer)
     trainer.round_data = job.round_data
     trainer_ref["trainer"] = trainer
-    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    try:
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    finally:
+        if job.async_remining is not None:
+            job.async_remining.close()
+    if not main:
+        distributed.barrier()  # rank 0 writes the final model
+        return final
 
     tmp = work.root / ".model.tmp"
     if tmp.exists():
@@ -295,4 +344,5 @@ def run_training(job: TrainingJob, student: str) -> Path:
     timing = write_timing(job)
     work.write_training({"steps": s.steps, "final_loss": trainer.step_record["loss"]
                          if hasattr(trainer, "step_record") else None, "timing": timing})
+    distributed.barrier()
     return final

@@ -363,6 +363,16 @@ class WorkDir:
                 return data.queries()
         raise HarnessError("no generated queries: looked for " + " and ".join(str(d.queries_path) for d in candidates))
 
+    # asynchronous re-mining (harness.gpl.async_remine)
+    def snapshot(self, step: int) -> Path:
+        """The student's weights of ``step`` that a pending asynchronous round is mined from."""
+        return self.root / "snapshots" / f"step-{int(step)}"
+
+    @property
+    def async_dir(self) -> Path:
+        """The asynchronous re-mining worker's inputs (``job.pkl``) and log (``worker.log``)."""
+        return self.root / "async-remine"
+
     # rounds
     def round(self, step: int) -> Round:
         return Round(self.rounds_dir / str(int(step)), step)
