@@ -13,26 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from gpl_support import base_sets, build, cli, load, read_log, run_args, tiny_world, work_dir_of
+from gpl_support import base_sets, build, cli, load, read_log, run_args, work_dir_of
 from harness.errors import SettingsError
 from harness.gpl.workdir import WorkDir
 
 K, LAG, STEPS = 8, 4, 24
 
 
-@pytest.fixture(scope="session")
-def world(shared_data, tmp_path_factory):
-    return tiny_world(shared_data, tmp_path_factory.getbasetemp() / "gpl-world")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def async_sets(world, **over):

@@ -11,17 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-from gpl_support import REPO, base_sets, build, cli, load, read_log, run_args, tiny_world, work_dir_of
+from gpl_support import REPO, base_sets, build, cli, load, read_log, run_args, work_dir_of
 from harness.gpl.workdir import Negatives, QueryNegatives, WorkDir
 
 pytestmark = pytest.mark.slow  # starts 2-process groups and trains tiny models
-
-
-@pytest.fixture(scope="session")
-def world(shared_data, tmp_path_factory):
-    return tiny_world(shared_data, tmp_path_factory.getbasetemp() / "gpl-world")
 
 
 def _round0(work: Path, ds) -> None:
@@ -31,7 +25,7 @@ def _round0(work: Path, ds) -> None:
     WorkDir(work).round(0).write_negatives(negatives)
 
 
-def test_sharded_remining_equals_single_process(world, tmp_path):
+def test_sharded_remining_equals_single_process(world, tmp_path, one_thread):
     from ddp_remine_script import remining_setup
     from harness.dense import load_encoder
     from harness.gpl.labels import Space
@@ -50,13 +44,8 @@ def test_sharded_remining_equals_single_process(world, tmp_path):
                        capture_output=True, text=True, env=env, cwd=str(REPO), timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
 
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        reminer, _ = remining_setup(world, single, base_sets, build, load, Space, _make_teacher, Reminer)
-        reminer.mine_round(4, load_encoder(world["student"], device="cpu", max_seq_length=64), snapshot_step=4)
-    finally:
-        torch.set_num_threads(n)
+    reminer, _ = remining_setup(world, single, base_sets, build, load, Space, _make_teacher, Reminer)
+    reminer.mine_round(4, load_encoder(world["student"], device="cpu", max_seq_length=64), snapshot_step=4)
     for name in ("hard-negatives.jsonl", "gpl-training-data.tsv", "negative-scores.jsonl"):
         assert filecmp.cmp(single / "rounds" / "4" / name, multi / "rounds" / "4" / name, shallow=False), name
     ranks = [json.loads((tmp_path / "out" / f"rank-{i}.json").read_text()) for i in (0, 1)]
