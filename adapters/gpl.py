@@ -26,9 +26,9 @@ class GPLSystem:
     def retrieve(self, dataset: Dataset, settings: GPLSettings, ctx: RunContext) -> SystemOutput:
         import time
 
-        from harness.dense import dense_retrieve, load_encoder, model_revision
+        from harness.dense import load_encoder, model_revision
         from harness.gpl.models import pick_device
-        from harness.gpl.pipeline import run_pipeline
+        from harness.gpl.pipeline import evaluation_run, run_pipeline
         from harness.gpl.workdir import WorkDir
 
         # A multi-part dataset (CQADupStack) trains once on the union of its parts, as GPL did; every part then
@@ -44,9 +44,7 @@ class GPLSystem:
         model = load_encoder(str(result.model_dir), device=pick_device(settings.device),
                              max_seq_length=settings.max_seq_length)
         t0 = time.time()
-        run = dense_retrieve(model, dataset.corpus, dataset.queries, top_k=ctx.top_k,
-                             score_function=settings.score_function, batch_size=settings.encode_batch_size,
-                             cache_dir=ctx.cache_dir, corpus_fingerprint=dataset.corpus_fingerprint)
+        run = evaluation_run(model, dataset, settings, ctx.top_k, ctx.cache_dir)  # encode_precision, eval_self_hits
         models = {"student": settings.student, "adapted": model_revision(model), "generator": settings.generator,
                   "teacher": f"{settings.teacher_kind}:{settings.teacher}", "miners": ",".join(settings.miners)}
         extra = {"work_dir": str(result.work_dir), "stages": result.stages, "qgen_dir": str(result.qgen_dir),

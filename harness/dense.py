@@ -6,7 +6,8 @@ One core serves the ``base`` system, GPL's negative mining, R-GPL's re-mining an
 * :func:`model_fingerprint` hashes the weights (every parameter and buffer) plus the module layout, so a cache
   entry written by one checkpoint is never served to another.
 * :func:`encode_texts` / :func:`encode_corpus` encode in chunks (length-sorted batches inside each chunk, the
-  original order restored), fp16 autocast on CUDA, the model's own pooling. :func:`encode_corpus` streams the
+  original order restored), the model's own pooling, in the given ``precision`` ("auto": fp16 autocast on CUDA
+  and fp32 on CPU; "fp32": no autocast, as sentence-transformers' own ``encode``; "fp16": autocast on any device). :func:`encode_corpus` streams the
   chunks into a float32 memmap on disk keyed by model fingerprint + corpus fingerprint + normalisation +
   max_seq_length, and resumes an interrupted encoding from its last finished chunk.
 * :func:`search` is exact maximum inner product search over corpus chunks (torch matmul + topk, on CUDA when
@@ -135,16 +136,28 @@ def model_revision(model, fingerprint: str | None = None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- encoding
+PRECISIONS = ("auto", "fp32", "fp16")
+
+
+def effective_precision(precision: str, device_type: str) -> str:
+    """What an encode in ``precision`` runs as on ``device_type``: "fp16" (autocast) or "fp32"."""
+    if precision not in PRECISIONS:
+        raise HarnessError(f"encode precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
+    if precision == "auto":
+        return "fp16" if device_type == "cuda" else "fp32"
+    return precision
+
+
 @contextlib.contextmanager
-def _inference_mode(model) -> Iterator[None]:
-    """Eval mode and fp16 autocast on CUDA; the previous train/eval mode is restored afterwards."""
+def _inference_mode(model, precision: str = "auto") -> Iterator[None]:
+    """Eval mode and the autocast of ``precision``; the previous train/eval mode is restored afterwards."""
     import torch
 
     was_training = model.training
-    model.eval()
     device = model.device
-    ctx = (torch.autocast(device_type="cuda", dtype=torch.float16) if device.type == "cuda"
-           else contextlib.nullcontext())
+    fp16 = effective_precision(precision, device.type) == "fp16"
+    model.eval()
+    ctx = torch.autocast(device_type=device.type, dtype=torch.float16) if fp16 else contextlib.nullcontext()
     try:
         with torch.inference_mode(), ctx:
             yield
@@ -186,10 +199,11 @@ def _encode_chunk(model, texts: Sequence[str], batch_size: int, normalize: bool,
 
 
 def _encode_into(model, get_texts, n: int, out_factory, batch_size: int, normalize: bool, desc: str,
-                 start_row: int = 0, chunk: int = ENCODE_CHUNK, on_chunk=None, unit: str = "texts"):
+                 start_row: int = 0, chunk: int = ENCODE_CHUNK, on_chunk=None, unit: str = "texts",
+                 precision: str = "auto"):
     """Encode rows ``start_row..n`` chunk by chunk into the array ``out_factory(dim)`` returns."""
     out = None
-    with _inference_mode(model), counter(desc, total=n, unit=unit, completed=start_row) as advance:
+    with _inference_mode(model, precision), counter(desc, total=n, unit=unit, completed=start_row) as advance:
         for s in range(start_row, n, chunk):
             e = min(n, s + chunk)
             emb = _encode_chunk(model, get_texts(s, e), batch_size, normalize, advance if progress_enabled() else None)
@@ -201,15 +215,16 @@ def _encode_into(model, get_texts, n: int, out_factory, batch_size: int, normali
     return out
 
 
-def encode_texts(model, texts: list[str], batch_size: int = 64, normalize: bool = False) -> np.ndarray:
-    """float32 ``[len(texts), dim]`` in the input order; length-sorted batches; fp16 on CUDA."""
+def encode_texts(model, texts: list[str], batch_size: int = 64, normalize: bool = False,
+                 precision: str = "auto") -> np.ndarray:
+    """float32 ``[len(texts), dim]`` in the input order; length-sorted batches; ``precision`` as in the module doc."""
     if batch_size <= 0:
         raise HarnessError(f"batch_size must be positive, got {batch_size}")
     if not texts:
         dim = model.get_embedding_dimension() or 0
         return np.zeros((0, dim), dtype=np.float32)
     out = _encode_into(model, lambda s, e: texts[s:e], len(texts), lambda d: np.empty((len(texts), d), np.float32),
-                       batch_size, normalize, desc="Encoding texts")
+                       batch_size, normalize, desc="Encoding texts", precision=precision)
     return out
 
 
@@ -224,31 +239,38 @@ def corpus_content_fingerprint(corpus: "Corpus") -> str:
     return h.hexdigest()
 
 
-def embedding_cache_dir(cache_dir: Path, model_fp: str, corpus_fp: str, normalize: bool, max_seq_length, n: int) -> Path:
+def embedding_cache_dir(cache_dir: Path, model_fp: str, corpus_fp: str, normalize: bool, max_seq_length, n: int,
+                        precision: str = "auto") -> Path:
+    """The cache folder of one encoding; ``precision`` other than "auto" is part of the key ("auto" keeps the key
+    it had before precision was a choice)."""
     key = stable_hash({"model": model_fp, "corpus": corpus_fp, "normalize": bool(normalize),
-                       "max_seq_length": max_seq_length, "n": n, "format": CACHE_FORMAT}, 24)
+                       "max_seq_length": max_seq_length, "n": n, "format": CACHE_FORMAT,
+                       **({} if precision == "auto" else {"precision": precision})}, 24)
     return Path(cache_dir) / "dense-embeddings" / key
 
 
 def encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: bool = False,
                   cache_dir: Path | None = None, corpus_fingerprint: str | None = None,
-                  chunk: int = ENCODE_CHUNK, model_fp: str | None = None, stats: dict | None = None) -> np.ndarray:
+                  chunk: int = ENCODE_CHUNK, model_fp: str | None = None, stats: dict | None = None,
+                  precision: str = "auto") -> np.ndarray:
     """Embeddings of ``corpus.passage(i)`` for every document (see :func:`_encode_corpus`).
 
     A cache entry is written by one process at a time (:mod:`harness.locks`); another wants it waits, then hits.
     """
     if cache_dir is None or len(corpus) == 0:
-        return _encode_corpus(model, corpus, batch_size, normalize, cache_dir, corpus_fingerprint, chunk, model_fp, stats)
+        return _encode_corpus(model, corpus, batch_size, normalize, cache_dir, corpus_fingerprint, chunk, model_fp, stats, precision)
     corpus_fingerprint = corpus_fingerprint or corpus_content_fingerprint(corpus)
     model_fp = model_fp or model_fingerprint(model)
-    folder = embedding_cache_dir(Path(cache_dir), model_fp, corpus_fingerprint, normalize, model.max_seq_length, len(corpus))
+    folder = embedding_cache_dir(Path(cache_dir), model_fp, corpus_fingerprint, normalize, model.max_seq_length, len(corpus),
+                                 precision)
     with hold(folder, f"embedding cache {folder}", inside=True):
-        return _encode_corpus(model, corpus, batch_size, normalize, cache_dir, corpus_fingerprint, chunk, model_fp, stats)
+        return _encode_corpus(model, corpus, batch_size, normalize, cache_dir, corpus_fingerprint, chunk, model_fp, stats, precision)
 
 
 def _encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: bool = False,
                    cache_dir: Path | None = None, corpus_fingerprint: str | None = None,
-                   chunk: int = ENCODE_CHUNK, model_fp: str | None = None, stats: dict | None = None) -> np.ndarray:
+                   chunk: int = ENCODE_CHUNK, model_fp: str | None = None, stats: dict | None = None,
+                   precision: str = "auto") -> np.ndarray:
     """Embeddings of ``corpus.passage(i)`` for every document, float32 ``[n, dim]`` in corpus order.
 
     With ``cache_dir`` the embeddings live in ``<cache_dir>/dense-embeddings/<key>/embeddings.f32`` (a memmap,
@@ -267,11 +289,11 @@ def _encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: boo
     if cache_dir is None:
         stats["cache"] = "off"
         return _encode_into(model, texts, n, lambda d: np.empty((n, d), np.float32), batch_size, normalize,
-                            desc="Encoding corpus", chunk=chunk, unit="passages")
+                            desc="Encoding corpus", chunk=chunk, unit="passages", precision=precision)
 
     corpus_fp = corpus_fingerprint or corpus_content_fingerprint(corpus)
     model_fp = model_fp or model_fingerprint(model)
-    folder = embedding_cache_dir(Path(cache_dir), model_fp, corpus_fp, normalize, model.max_seq_length, n)
+    folder = embedding_cache_dir(Path(cache_dir), model_fp, corpus_fp, normalize, model.max_seq_length, n, precision)
     data_path, meta_path, progress_path = folder / "embeddings.f32", folder / "meta.json", folder / "progress.json"
     if meta_path.is_file():
         meta = read_json(meta_path)
@@ -295,7 +317,7 @@ def _encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: boo
             log.warning("dense embeddings: %s does not match its progress note (truncated); encoding again", data_path)
     info = {"n": n, "model_fingerprint": model_fp, "corpus_fingerprint": corpus_fp, "normalize": bool(normalize),
             "max_seq_length": model.max_seq_length, "format": CACHE_FORMAT,
-            "model": getattr(model, "_harness_source", None)}
+            "model": getattr(model, "_harness_source", None), "precision": precision}
 
     def factory(d: int) -> np.memmap:
         if start_row > 0:
@@ -311,7 +333,8 @@ def _encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: boo
     stats.update(cache="resumed" if start_row else "miss", cache_path=str(data_path))
     if start_row < n:
         out = _encode_into(model, texts, n, factory, batch_size, normalize, desc="Encoding corpus",
-                           start_row=start_row, chunk=chunk, on_chunk=checkpoint, unit="passages")
+                           start_row=start_row, chunk=chunk, on_chunk=checkpoint, unit="passages",
+                           precision=precision)
         dim = out.shape[1]
         del out
     write_json(meta_path, {**info, "dim": dim, "complete": True})
@@ -449,7 +472,8 @@ def search(query_emb: np.ndarray, doc_emb: np.ndarray, top_k: int, chunk_size: i
 def dense_retrieve(model, corpus: "Corpus", queries: dict[str, str], top_k: int, score_function: str = "dot",
                    batch_size: int = 64, cache_dir: Path | None = None, corpus_fingerprint: str | None = None,
                    exclude: dict[str, set[str]] | None = None, chunk_size: int = 1_000_000,
-                   timings: dict | None = None, ann=None) -> dict[str, dict[str, float]]:
+                   timings: dict | None = None, ann=None,
+                   precision: str = "auto") -> dict[str, dict[str, float]]:
     """qid -> {docid: score} with ``top_k`` documents per query (fewer only if the corpus is smaller).
 
     ``score_function``: "dot" (raw embeddings) or "cos" (normalised embeddings). ``exclude`` drops the given
@@ -470,9 +494,11 @@ def dense_retrieve(model, corpus: "Corpus", queries: dict[str, str], top_k: int,
     model_fp = model_fingerprint(model) if cache_dir is not None else None
     t1 = time.time()
     doc_emb = encode_corpus(model, corpus, batch_size=batch_size, normalize=normalize, cache_dir=cache_dir,
-                            corpus_fingerprint=corpus_fingerprint, model_fp=model_fp, stats=timings)
+                            corpus_fingerprint=corpus_fingerprint, model_fp=model_fp, stats=timings,
+                            precision=precision)
     t2 = time.time()
-    q_emb = encode_texts(model, [queries[q] for q in qids], batch_size=batch_size, normalize=normalize)
+    q_emb = encode_texts(model, [queries[q] for q in qids], batch_size=batch_size, normalize=normalize,
+                         precision=precision)
     t3 = time.time()
     index = corpus.index if exclude else None
     extra = 0

@@ -163,12 +163,15 @@ def sharded_encode(model, texts: list[str], batch_size: int, normalize: bool) ->
 
 
 def mine_dense(model, corpus, queries: dict[str, str], qrels: dict[str, list[str]], top_k: int,
-               score_function: str, batch_size: int) -> dict[str, list[str]] | None:
-    """:func:`harness.gpl.mining.mine_dense`, sharded over the ranks; the result on rank 0, None elsewhere."""
+               score_function: str, batch_size: int, extra_depth: int = 0,
+               precision: str = "auto") -> dict[str, list[str]] | None:
+    """:func:`harness.gpl.mining.mine_dense`, sharded over the ranks; the result on rank 0, None elsewhere.
+    (``precision`` applies to the single-process path; sharded encodes use the harness default.)"""
     from .mining import mine_dense as mine_single
 
     if not active():
-        return mine_single(model, corpus, queries, qrels, top_k, score_function, batch_size)
+        return mine_single(model, corpus, queries, qrels, top_k, score_function, batch_size,
+                           extra_depth=extra_depth, precision=precision)
     from ..dense import search
     from .mining import drop_positives
 
@@ -178,11 +181,11 @@ def mine_dense(model, corpus, queries: dict[str, str], qrels: dict[str, list[str
     q_emb = sharded_encode(model, [queries[q] for q in qids], batch_size, normalize)
     if not is_main():
         return None
-    k = min(top_k, len(corpus))
+    k = min(top_k + extra_depth, len(corpus))
     scores, idx = search(q_emb, doc_emb, k)
     run = {q: {corpus.ids[i]: float(s) for s, i in zip(scores[r].tolist(), idx[r].tolist())}
            for r, q in enumerate(qids)}
-    return drop_positives(run, qrels)
+    return {q: negs[:top_k] for q, negs in drop_positives(run, qrels).items()}
 
 
 # ------------------------------------------------------------------------------------------------ launch

@@ -1,8 +1,11 @@
 """Hard-negative mining: each miner retrieves its top k for every generated query; positives are then removed.
 
-As in GPL's ``NegativeMiner``, a miner's list is its top ``k`` (50) with the query's positives dropped, so it can
-hold fewer than ``k`` ids. Miners: any sentence-transformers bi-encoder (with its score function; GPL uses
-``cos_sim`` for its two default miners), ``bm25`` (:class:`harness.bm25.BM25Index`), or ``student`` (the model being
+As in GPL's ``NegativeMiner`` (``toolkit/mine.py:87-94``), a miner's list is its top ``k`` (50) with the query's
+positives dropped, so it can hold fewer than ``k`` ids. With ``mining_extra_depth=1`` a dense miner retrieves
+``k + 1``, drops the positives and keeps the first ``k``, as the authors' R-GPL miner does
+(``HardNegativeMiner.py:107-114``); BM25 is never deepened (their BM25 miner takes its top ``k``, line 163).
+Miners: any sentence-transformers bi-encoder (with its score function; GPL uses ``cos_sim`` for its two default
+miners), ``bm25`` (:class:`harness.bm25.BM25Index`), or ``student`` (the model being
 adapted, before training). R-GPL's re-mining uses :func:`mine_dense` with the model under training.
 """
 
@@ -49,16 +52,18 @@ def drop_positives(run: dict[str, dict[str, float]], qrels: dict[str, list[str]]
 def mine_dense(model, corpus: Corpus, queries: dict[str, str], qrels: dict[str, list[str]], top_k: int,
                score_function: str, batch_size: int = 128, cache_dir: Path | None = None,
                corpus_fingerprint: str | None = None, timings: dict | None = None,
-               index: str = "exact") -> dict[str, list[str]]:
-    """Top ``top_k`` of ``model`` for every query, positives removed afterwards. ``index``: exact search, or an
-    approximate one (:mod:`harness.ann`) whose recall against exact goes into ``timings["index"]``."""
+               index: str = "exact", extra_depth: int = 0, precision: str = "auto") -> dict[str, list[str]]:
+    """Top ``top_k + extra_depth`` of ``model`` for every query, positives removed, at most ``top_k`` kept.
+    ``index``: exact search, or an approximate one (:mod:`harness.ann`) whose recall against exact goes into
+    ``timings["index"]``."""
     from ..ann import parse_index
     from ..dense import dense_retrieve
 
-    run = dense_retrieve(model, corpus, queries, top_k=min(top_k, len(corpus)), score_function=score_function,
-                         batch_size=batch_size, cache_dir=cache_dir, corpus_fingerprint=corpus_fingerprint,
-                         timings=timings, ann=parse_index(index))
-    return drop_positives(run, qrels)
+    run = dense_retrieve(model, corpus, queries, top_k=min(top_k + extra_depth, len(corpus)),
+                         score_function=score_function, batch_size=batch_size, cache_dir=cache_dir,
+                         corpus_fingerprint=corpus_fingerprint, timings=timings, ann=parse_index(index),
+                         precision=precision)
+    return {q: negs[:top_k] for q, negs in drop_positives(run, qrels).items()}
 
 
 def mine_bm25(corpus: Corpus, queries: dict[str, str], qrels: dict[str, list[str]], top_k: int) -> dict[str, list[str]]:
@@ -66,6 +71,16 @@ def mine_bm25(corpus: Corpus, queries: dict[str, str], qrels: dict[str, list[str
 
     index = BM25Index.from_corpus(corpus)
     return drop_positives(index.search(queries, top_k, desc="BM25 mining"), qrels)
+
+
+def dense_mining_key(settings) -> dict:
+    """Stage-key entries of the dense-mining choices that differ from the harness default (default keys unchanged)."""
+    out = {}
+    if settings.mining_extra_depth:
+        out["extra_depth"] = settings.mining_extra_depth
+    if settings.encode_precision != "auto":
+        out["precision"] = settings.encode_precision
+    return out
 
 
 def run_miner(stage: Stage, miner: str, score_function: str, corpus: Corpus, corpus_fp: str,
@@ -85,7 +100,8 @@ def run_miner(stage: Stage, miner: str, score_function: str, corpus: Corpus, cor
         timings: dict = {}
         negs = mine_dense(model, corpus, queries, qrels, settings.negatives_per_query, score_function,
                           settings.miner_batch_size, cache_dir=cache_root, corpus_fingerprint=corpus_fp,
-                          timings=timings, index=getattr(settings, "mine_index", "exact"))
+                          timings=timings, index=getattr(settings, "mine_index", "exact"),
+                          extra_depth=settings.mining_extra_depth, precision=settings.encode_precision)
         del model
         info["index"] = timings.get("index", "exact")
     write_jsonl(out / "negatives.jsonl", ({"qid": q, "neg": negs.get(q, [])} for q in qrels))

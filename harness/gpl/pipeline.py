@@ -18,7 +18,7 @@ from ..errors import SettingsError
 from ..fileio import stable_hash
 from .data import RoundData
 from .labels import Space, write_round
-from .mining import combine, run_miner, sub_corpus, sub_corpus_fingerprint
+from .mining import combine, dense_mining_key, run_miner, sub_corpus, sub_corpus_fingerprint
 from .models import pick_device, resolve_model, source_fingerprint
 from .qgen import doc_text, load_qgen, run_qgen, sample_passages
 from .settings import GPLSettings, cache_values, generation_plan
@@ -111,7 +111,8 @@ def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -
             "qgen": qgen.key, "miner": miner, "score_function": sf, "top_k": s.negatives_per_query,
             "source": source_fingerprint(s.student if miner == "student" else miner),
             **({"max_seq_length": s.max_seq_length} if miner == "student" else {}),
-            **({"index": s.mine_index} if miner != "bm25" and s.mine_index != "exact" else {})})
+            **({"index": s.mine_index} if miner != "bm25" and s.mine_index != "exact" else {}),
+            **({} if miner == "bm25" else dense_mining_key(s))})
         with st.lock():
             if not st.done:
                 log.info("mining hard negatives with %s", miner)
@@ -144,10 +145,14 @@ def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -
 
     # 4. training (work folder)
     train_inputs = {"labels": labels.key, "student_source": source_fingerprint(s.student), **cache_values(s, "train")}
+    eval_from = s.eval_mode_from(remining.every if remining else 0)
+    if eval_from is not None:  # student_dropout: only a setting that changes training enters the key
+        train_inputs["eval_mode_from"] = eval_from
     if remining:
         train_inputs["remining"] = {
             **cache_values(s, "remine"), "score_function": remining.score_function,
-            "model_source": source_fingerprint(remining.model) if remining.model != "student" else "student"}
+            "model_source": source_fingerprint(remining.model) if remining.model != "student" else "student",
+            **dense_mining_key(s)}
         if s.lag():  # asynchronous re-mining trains on other negatives (snapshots remine_lag steps older)
             train_inputs["remining"]["schedule"] = {"mode": "async", "lag": s.lag()}
     train = Stage(root, "train", train_inputs)
@@ -184,3 +189,20 @@ def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -
         return PipelineResult(work_dir=work.root, model_dir=model_dir,
                               stages={"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
                               qgen_dir=qgen.dir, n_queries=len(queries), queries_per_passage=qpp, n_passages=int(n_pass))
+
+
+def evaluation_run(model, dataset: Dataset, s, top_k: int, cache_dir: Path | None) -> dict[str, dict[str, float]]:
+    """The adapted model's run on ``dataset`` in ``s.encode_precision``.
+
+    ``eval_self_hits="all"``: like BEIR's exact search (used by GPL's and the authors' evaluation), a document whose
+    id is the query id is skipped and ``top_k`` others are returned, on every BEIR dataset; LoTTE keeps the
+    registry's choice, its query and document ids being unrelated numbers.
+    """
+    from ..dense import dense_retrieve
+
+    self_hits = s.eval_self_hits == "all" and dataset.suite != "lotte"
+    return dense_retrieve(model, dataset.corpus, dataset.queries, top_k=top_k, score_function=s.score_function,
+                          batch_size=s.encode_batch_size, cache_dir=cache_dir,
+                          corpus_fingerprint=dataset.corpus_fingerprint, precision=s.encode_precision,
+                          exclude={q: {q} for q in dataset.queries} if self_hits else None)
+

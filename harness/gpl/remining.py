@@ -1,8 +1,9 @@
 """R-GPL's re-mining, run by the trainer's callback at steps k, 2k, ...
 
 At step ``s`` the re-mining model (the student under training by default) encodes the training corpus in eval
-mode (``harness.dense`` restores train mode afterwards), retrieves the top ``remine_top_k`` for every generated
-query, drops the positives, and the result becomes the negatives of steps ``s .. s+k-1``: ``replace`` (the
+mode and ``encode_precision`` (``harness.dense`` restores train mode afterwards; ``student_dropout`` decides the
+mode training continues in), retrieves the top ``remine_top_k`` (+ ``mining_extra_depth``) for every generated
+query, drops the positives (keeping at most ``remine_top_k``), and the result becomes the negatives of steps ``s .. s+k-1``: ``replace`` (the
 paper) uses only them, ``union`` merges them into the previous round's negatives. The teacher labels the tuples
 of those steps. Everything lands in ``rounds/<s>/`` (see :func:`harness.gpl.labels.write_round`); a round whose
 ``manifest.json`` exists and whose model fingerprint matches the current weights is reused (a resumed run that
@@ -90,7 +91,8 @@ class Reminer:
         t0 = time.time()
         queries = {q: self.space.queries[q] for q in self.qrels}
         mined = distributed.mine_dense(model, self.train_corpus, queries, self.qrels, spec.top_k,
-                                       spec.score_function, s.encode_batch_size)
+                                       spec.score_function, s.encode_batch_size,
+                                       extra_depth=s.mining_extra_depth, precision=s.encode_precision)
         mine_seconds = time.time() - t0
         m = None
         if distributed.is_main():

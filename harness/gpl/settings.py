@@ -15,6 +15,11 @@ from ..errors import HarnessError, SettingsError
 SCORE_FUNCTIONS = {"dot": "dot", "cos": "cos", "cos_sim": "cos", "cosine": "cos"}
 
 
+ENCODE_PRECISIONS = ("auto", "fp32", "fp16")
+STUDENT_DROPOUT = ("on", "off", "off_after_remine")
+EVAL_SELF_HITS = ("registry", "all")
+
+
 def norm_score_function(value: str, setting: str) -> str:
     """'dot' or 'cos' (GPL's 'cos_sim' and 'cosine' are accepted as aliases of 'cos')."""
     if value not in SCORE_FUNCTIONS:
@@ -22,20 +27,23 @@ def norm_score_function(value: str, setting: str) -> str:
     return SCORE_FUNCTIONS[value]
 
 
+# The paper's setting, per system. GPL's column of the paper follows GPL's own pipeline (UKPLab/gpl, README example
+# with the paper's start model); R-GPL's follows the authors' code (root-goksenin/RGPL, config_templates/*).
+# docs/gpl.md ("Fidelity") cites the code behind every value.
 PAPER = {
-    # The GPL paper's models and hyper-parameters (UKPLab/gpl defaults, README example with the paper's start).
     "student": "GPL/msmarco-distilbert-margin-mse",
     "max_seq_length": 350,
     "score_function": "dot",
     "generator": "BeIR/query-gen-msmarco-t5-base-v1",
     "queries_per_passage": -1,
-    "corpus_sample": -1,
+    "corpus_sample": -1,  # GPL: new_size=-1, the corpus is cut to ceil(250k/3) = 83,334 passages (train.py:87-93)
     "max_generated_queries": 250_000,
     "qgen_top_p": 0.95,
     "qgen_top_k": 25,
     "qgen_max_length": 64,
     "miners": ["msmarco-distilbert-base-v3", "msmarco-MiniLM-L-6-v3"],
     "negatives_per_query": 50,
+    "mining_extra_depth": 0,  # GPL: top 50, positives removed (toolkit/mine.py:87-94)
     "teacher_kind": "cross-encoder",
     "teacher": "cross-encoder/ms-marco-MiniLM-L-6-v2",
     "teacher_max_seq_length": 350,
@@ -46,9 +54,25 @@ PAPER = {
     "warmup_steps": 1000,
     "weight_decay": 0.01,
     "max_grad_norm": 1.0,
-    "amp": "auto",
+    "amp": "none",  # GPL: use_amp=False (train.py:55)
+    "encode_precision": "fp32",  # sentence-transformers encode() without autocast (toolkit/mine.py:67, evaluation.py:87)
+    "student_dropout": "on",  # sentence-transformers fit() trains in train mode; GPL never encodes while training
+    "eval_self_hits": "all",  # BEIR's exact search and evaluate() drop a document whose id is the query id
     "checkpoint_every": 10_000,
 }
+
+# R-GPL as the authors' code ran it, where it differs from GPL's pipeline.
+PAPER_RGPL = {
+    **PAPER,
+    "corpus_sample": 0,  # the whole corpus: QueryWriter.py:102, lightning.py:122 never resize it
+    "mining_extra_depth": 1,  # top 51, positives removed, first 50 kept (HardNegativeMiner.py:107-114)
+    "amp": "fp16",  # trainer.yaml amp_training: True (lightning.py:195-204)
+    "student_dropout": "off",  # encode() of the step-0 evaluation leaves eval mode (lightning.py:160-164)
+    "remine_every": 30_000,  # the paper's k (trainer.yaml has 25000)
+}
+
+# GPL and R-GPL on identical data and procedure (GPL's pipeline, as in PAPER): only re-mining differs.
+CONTROLLED = dict(PAPER)
 
 OFFLINE = {
     # Real adaptation without the Hugging Face hub or a GPU, sized for about an hour on 2 CPU cores for SciFact
@@ -81,7 +105,8 @@ OFFLINE = {
 
 @dataclass
 class GPLSettings:
-    """Everything that decides a GPL run. Defaults are the paper's (see ``PRESETS['paper']``)."""
+    """Everything that decides a GPL run. ``--preset paper`` is the paper's setting (docs/gpl.md, "Fidelity", lists
+    where the defaults differ from it); ``--preset controlled`` gives GPL and R-GPL the same data and procedure."""
 
     # student
     student: str = field(default=PAPER["student"], metadata={"cache_key": "train", "help": "model adapted (hub name, local path or local:all-MiniLM-L6-v2)"})
@@ -101,6 +126,7 @@ class GPLSettings:
     miners: list[str] = field(default_factory=lambda: list(PAPER["miners"]), metadata={"help": "bi-encoders (or 'bm25', 'student') mining the initial negatives"})
     miner_score_functions: list[str] = field(default_factory=list, metadata={"help": "one per miner (dot/cos); empty = cos_sim for named models (GPL's default), the student's for 'student'"})
     negatives_per_query: int = field(default=50, metadata={"help": "top-k retrieved per miner; positives are then removed"})
+    mining_extra_depth: int = field(default=0, metadata={"help": "dense mining and re-mining retrieve negatives_per_query (remine_top_k) + this many, drop the positives and keep the first negatives_per_query: 0 = GPL (top 50 minus positives), 1 = the authors' R-GPL (top 51 cut to 50); BM25 mining is never deepened"})
     miner_batch_size: int = 128
     mine_index: str = field(default="exact", metadata={"help": "dense mining search: exact, or an approximate faiss index ivf / hnsw[:options] whose recall@50 against exact is measured first (docs/scale.md)"})
     # teacher / pseudo labels
@@ -119,14 +145,18 @@ class GPLSettings:
     warmup_steps: int = field(default=1000, metadata={"cache_key": "train"})
     weight_decay: float = field(default=0.01, metadata={"cache_key": "train"})
     max_grad_norm: float = field(default=1.0, metadata={"cache_key": "train"})
-    amp: str = field(default="auto", metadata={"cache_key": "train", "help": "auto (fp16 on CUDA), fp16, bf16 or none"})
+    amp: str = field(default="auto", metadata={"cache_key": "train", "help": "training mixed precision: auto (fp16 on CUDA), fp16, bf16 or none"})
+    student_dropout: str = field(default="on", metadata={"help": "on: the student trains in train mode (dropout) throughout; off: in eval mode from step 0 (the authors' R-GPL, whose step-0 evaluation encode() is never undone); off_after_remine: in eval mode from the first re-mine on"})
     checkpoint_every: int = field(default=10_000, metadata={"help": "resumable checkpoint every N steps"})
     keep_checkpoints: int = field(default=2, metadata={"help": "checkpoints kept (older ones are deleted)"})
     device: str = field(default="", metadata={"help": "cuda, cpu, ... (empty: cuda if available)"})
     encode_batch_size: int = field(default=128, metadata={"help": "batch size for encoding (mining, remining, retrieval)"})
+    encode_precision: str = field(default="auto", metadata={"help": "encodes of mining, re-mining and evaluation: auto (fp16 autocast on CUDA, fp32 on CPU), fp32 (as GPL and the authors), fp16 (autocast on any device)"})
+    eval_self_hits: str = field(default="registry", metadata={"help": "registry: drop a retrieved document whose id is the query id only where the registry says so (ArguAna, Quora); all: on every BEIR dataset, as BEIR's search used by GPL and the authors (LoTTE keeps the registry's choice: its query and document ids are unrelated numbers)"})
     num_threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = torch's default"})
 
-    PRESETS: ClassVar[dict[str, dict]] = {"paper": PAPER, "offline": OFFLINE, "cpu": OFFLINE}  # cpu: older name
+    PRESETS: ClassVar[dict[str, dict]] = {"paper": PAPER, "controlled": CONTROLLED, "offline": OFFLINE,
+                                          "cpu": OFFLINE}  # cpu: older name
 
     def validate(self) -> None:
         self.score_function = norm_score_function(self.score_function, "score_function")
@@ -147,6 +177,12 @@ class GPLSettings:
             raise SettingsError(f"setting 'neg_sampling': '{self.neg_sampling}' is not gpl or per_miner")
         if self.amp not in ("auto", "fp16", "bf16", "none"):
             raise SettingsError(f"setting 'amp': '{self.amp}' is not auto, fp16, bf16 or none")
+        for name, allowed in (("encode_precision", ENCODE_PRECISIONS), ("student_dropout", STUDENT_DROPOUT),
+                              ("eval_self_hits", EVAL_SELF_HITS)):
+            if getattr(self, name) not in allowed:
+                raise SettingsError(f"setting '{name}': '{getattr(self, name)}' is not one of {', '.join(allowed)}")
+        if self.mining_extra_depth < 0:
+            raise SettingsError("setting 'mining_extra_depth': must be 0 or positive")
         if self.queries_per_passage == 0 or self.queries_per_passage < -1:
             raise SettingsError("setting 'queries_per_passage': must be positive, or -1 for GPL's automatic choice")
         if self.corpus_sample < -1:
@@ -167,6 +203,14 @@ class GPLSettings:
             raise SettingsError(f"setting 'mine_index': {e}") from None
         if not 0 < self.qgen_top_p <= 1:
             raise SettingsError(f"setting 'qgen_top_p': {self.qgen_top_p} is not in (0, 1]")
+
+    def eval_mode_from(self, remine_every: int = 0) -> int | None:
+        """First training step whose forward runs in eval mode (no dropout); None: train mode throughout."""
+        if self.student_dropout == "off":
+            return 0
+        if self.student_dropout == "off_after_remine" and remine_every:
+            return remine_every
+        return None
 
     def remining(self) -> RemineSpec | None:
         """GPL never re-mines."""
@@ -231,7 +275,8 @@ class RGPLSettings(GPLSettings):
     remine_device: str = field(default="", metadata={"help": "async only: device of the re-mining worker (empty = the training device), e.g. cuda:1"})
 
     PRESETS: ClassVar[dict[str, dict]] = {
-        "paper": {**PAPER, "remine_every": 30_000},
+        "paper": PAPER_RGPL,
+        "controlled": {**CONTROLLED, "remine_every": 30_000},
         "offline": {**OFFLINE, "remine_every": 150},
         "cpu": {**OFFLINE, "remine_every": 150},
     }

@@ -65,6 +65,12 @@ def _make_trainer_class():
 
         round_data: RoundData
         step_record: dict
+        eval_mode_from: int | None = None  # settings.student_dropout: first step trained in eval mode
+
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            if self.eval_mode_from is not None and self.state.global_step >= self.eval_mode_from:
+                model.eval()  # no dropout, like the authors' student after encode() (docs/gpl.md, Fidelity)
+            return super().compute_loss(model, inputs, *args, **kwargs)
 
         def get_train_dataloader(self):
             from torch.utils.data import DataLoader
@@ -324,6 +330,7 @@ def run_training(job: TrainingJob, student: str) -> Path:
     trainer = Trainer(model=model, args=args, train_dataset=placeholder, loss=loss, callbacks=_callbacks(job, trainer_ref))
     _logs_off_stdout(trainer)
     trainer.round_data = job.round_data
+    trainer.eval_mode_from = s.eval_mode_from(job.remine_every)
     trainer_ref["trainer"] = trainer
     try:
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
