@@ -127,19 +127,17 @@ def test_encode_precision_changes_the_dtype_path_and_the_cache_key(world, tmp_pa
 
 # ------------------------------------------------------------------------------------------------ mining depth
 def test_top51_cut_to_50_versus_gpls_top50_minus_positives(world):
-    from harness.dense import encode_corpus, encode_texts, load_encoder
-    from harness.gpl.mining import mine_dense
+    from harness.dense import dense_retrieve, load_encoder
+    from harness.gpl.mining import mine_dense, ranked as by_score
 
     ds = load(world)
     corpus = ds.corpus
     assert len(corpus) > 60
     model = load_encoder(world["miner"], device="cpu")
     queries = dict(list(ds.queries.items())[:8])
-    # independent reference: brute-force cosine ranking (ties by lower index)
-    d = encode_corpus(model, corpus, normalize=True)
-    q = encode_texts(model, list(queries.values()), normalize=True)
-    order = np.lexsort((np.tile(np.arange(len(corpus)), (len(q), 1)), -(q @ d.T)), axis=1)
-    ranked = {qid: [corpus.ids[i] for i in order[r]] for r, qid in enumerate(queries)}
+    # reference ranking: the same exact search, deeper (a second brute force would break near-ties differently)
+    deep = dense_retrieve(model, corpus, queries, top_k=len(corpus), score_function="cos")
+    ranked = {qid: by_score(deep[qid]) for qid in queries}
     # half the queries have their positive at rank 1, the other half far below rank 51
     qrels = {qid: [ranked[qid][0] if r % 2 == 0 else ranked[qid][-1]] for r, qid in enumerate(queries)}
 
@@ -201,7 +199,7 @@ def _mode_recorder(monkeypatch) -> list[bool]:
 def test_student_dropout_and_the_stage_keys_of_each_setting(world, tmp_path, monkeypatch):
     from harness.fileio import read_json
     from harness.gpl.pipeline import run_pipeline
-    from harness.gpl.stages import read_negatives
+    from harness.gpl.workdir import WorkDir
 
     ds, cache = load(world), tmp_path / "cache"
     modes = _mode_recorder(monkeypatch)
@@ -238,7 +236,7 @@ def test_student_dropout_and_the_stage_keys_of_each_setting(world, tmp_path, mon
     assert rg_deep.stages["labels"] == rg_on.stages["labels"] and rg_deep.stages["train"] != rg_on.stages["train"]
     key = read_json(cache / "gpl" / "train" / rg_deep.stages["train"] / "stage.json")["inputs"]["remining"]
     assert key["extra_depth"] == 1 and key["precision"] == "fp32"
-    shallow = read_negatives(rg_on.work_dir / "rounds" / "2" / "hard-negatives.jsonl")
-    deep = read_negatives(rg_deep.work_dir / "rounds" / "2" / "hard-negatives.jsonl")
-    assert all(len(v["neg"]["student"]) == 50 for v in deep.values())  # top 51 cut to 50
-    assert any(len(v["neg"]["student"]) == 49 for v in shallow.values())  # top 50 minus the positive
+    shallow = WorkDir(rg_on.work_dir).round(2).negatives()
+    deep = WorkDir(rg_deep.work_dir).round(2).negatives()
+    assert all(len(v.neg["student"]) == 50 for v in deep.values())  # top 51 cut to 50
+    assert any(len(v.neg["student"]) == 49 for v in shallow.values())  # top 50 minus the positive
