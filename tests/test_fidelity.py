@@ -135,10 +135,11 @@ def test_top51_cut_to_50_versus_gpls_top50_minus_positives(world):
     assert len(corpus) > 60
     model = load_encoder(world["miner"], device="cpu")
     queries = dict(list(ds.queries.items())[:8])
-    # reference ranking: the same exact search, deeper (a second brute force would break near-ties differently)
-    deep = dense_retrieve(model, corpus, queries, top_k=len(corpus), score_function="cos")
+    # reference ranking: the same exact search (faiss, as below k < corpus size) to depth 60; a brute force of its
+    # own would break the tiny random encoder's near-ties differently
+    deep = dense_retrieve(model, corpus, queries, top_k=60, score_function="cos")
     ranked = {qid: by_score(deep[qid]) for qid in queries}
-    # half the queries have their positive at rank 1, the other half far below rank 51
+    # half the queries have their positive at rank 1, the other half at rank 60
     qrels = {qid: [ranked[qid][0] if r % 2 == 0 else ranked[qid][-1]] for r, qid in enumerate(queries)}
 
     gpl = mine_dense(model, corpus, queries, qrels, 50, "cos", extra_depth=0)
