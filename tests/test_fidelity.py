@@ -135,7 +135,7 @@ def test_top51_cut_to_50_versus_gpls_top50_minus_positives(world):
     assert len(corpus) > 60
     model = load_encoder(world["miner"], device="cpu")
     queries = dict(list(ds.queries.items())[:8])
-    # reference ranking: the same exact search (faiss, as below k < corpus size) to depth 60; a brute force of its
+    # reference ranking: the same exact search (same code path, k < corpus size) to depth 60; a brute force of its
     # own would break the tiny random encoder's near-ties differently
     deep = dense_retrieve(model, corpus, queries, top_k=60, score_function="cos")
     ranked = {qid: by_score(deep[qid]) for qid in queries}
