@@ -70,20 +70,15 @@ def _rates(model_path: str, ds, s) -> dict:
     """Passages/s and queries/s of the re-miner (encode_texts, same device, threads and max_seq_length)."""
     import torch
 
-    from harness.dense import encode_texts, load_encoder
+    from gpl_remine_cost import encode_rates
+    from harness.dense import load_encoder
     from harness.gpl.qgen import SpanGenerator
 
     torch.set_num_threads(s.num_threads)
     model = load_encoder(model_path, device="cpu", max_seq_length=s.max_seq_length)
     passages = [ds.corpus.passage(i) for i in range(min(len(ds.corpus), 400))]
     queries = [q for qs in SpanGenerator(max_words=10).generate(passages, 1, seed=0) for q in qs]
-    encode_texts(model, passages[:32], batch_size=s.encode_batch_size)
-    t0 = time.perf_counter()
-    encode_texts(model, passages, batch_size=s.encode_batch_size)
-    p = len(passages) / (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    encode_texts(model, queries, batch_size=s.encode_batch_size)
-    q = len(queries) / (time.perf_counter() - t0)
+    p, q = encode_rates(model, passages, queries, s.encode_batch_size)
     return {"passages_per_s": round(p, 1), "queries_per_s": round(q, 1)}
 
 
