@@ -296,7 +296,7 @@ def test_corpus_encoding_bar_counts_passages(monkeypatch):
     texts = [f"passage {'x' * (i % 13)} {i}" for i in range(300)]
     corpus = Corpus(ids=[str(i) for i in range(300)], titles=[""] * 300, texts=texts)
     quiet_model = CountingModel()
-    monkeypatch.setattr(dense, "_inference_mode", lambda m: __import__("contextlib").nullcontext())
+    monkeypatch.setattr(dense, "_inference_mode", lambda *a, **k: __import__("contextlib").nullcontext())
     reference = dense.encode_corpus(quiet_model, corpus, batch_size=4)
     assert quiet_model.calls == [300]  # progress off (tests): one encode call per chunk, as before
 
