@@ -57,6 +57,14 @@ def test_hybrid_teacher_errors(encoder):
         t.score(["q"], ["a passage that is not in the corpus"])
     with pytest.raises(HarnessError, match="needs the corpus"):
         load_teacher("hybrid", encoder, device="cpu")
+    # given the dataset's corpus instead (as the pipeline and the figures do), it indexes the same texts
+    from harness.datasets import Corpus
+
+    corpus = Corpus(ids=[str(i) for i in range(len(LOTTE_PASSAGES))], titles=[""] * len(LOTTE_PASSAGES),
+                    texts=LOTTE_PASSAGES)
+    from_corpus = load_teacher("hybrid", encoder, corpus=corpus, device="cpu", bm25_weight=0.1)
+    pairs = (["cast iron rust", "drain vinegar"], [LOTTE_PASSAGES[2], LOTTE_PASSAGES[7]])
+    np.testing.assert_array_equal(from_corpus.bm25_scores(*pairs), t.bm25_scores(*pairs))
     with pytest.raises(SettingsError, match="teacher_bm25_weight"):
         build_settings(GPLSettings, {"teacher_kind": "hybrid", "teacher_bm25_weight": "0"})
 

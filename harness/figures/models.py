@@ -250,11 +250,8 @@ class ModelContext:
         if kind in ("bi-encoder", "hybrid") and settings.get("teacher_score_function"):
             kw["score_function"] = settings["teacher_score_function"]
         if kind == "hybrid":
-            from ..gpl.qgen import doc_text
-
-            corpus = self.dataset.corpus
             kw["bm25_weight"] = float(settings.get("teacher_bm25_weight") or 0.0)
-            kw["corpus_passages"] = [doc_text(corpus, i) for i in range(len(corpus))]
+            kw["corpus"] = self.dataset.corpus
         return load_teacher(kind, name, **kw)
 
     def encoder(self, which: str):

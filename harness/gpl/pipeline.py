@@ -20,7 +20,7 @@ from .data import RoundData
 from .labels import Space, write_round
 from .mining import combine, dense_mining_key, run_miner, sub_corpus, sub_corpus_fingerprint
 from .models import pick_device, resolve_model, source_fingerprint
-from .qgen import doc_text, load_qgen, run_qgen, sample_passages
+from .qgen import load_qgen, run_qgen, sample_passages
 from .settings import GPLSettings, cache_values, generation_plan
 from .stages import Stage, link_or_copy
 from .teacher import load_teacher
@@ -53,13 +53,9 @@ def _teacher_spec(s: GPLSettings) -> dict:
 
 
 def _load_teacher_of(s: GPLSettings, corpus):
-    kw = {"device": pick_device(s.device), "max_seq_length": s.teacher_max_seq_length}
-    if s.teacher_kind in ("bi-encoder", "hybrid"):
-        kw["score_function"] = s.teacher_score_function
-    if s.teacher_kind == "hybrid":
-        kw["bm25_weight"] = s.teacher_bm25_weight
-        kw["corpus_passages"] = [doc_text(corpus, i) for i in range(len(corpus))]
-    return load_teacher(s.teacher_kind, s.teacher, **kw)
+    return load_teacher(s.teacher_kind, s.teacher, corpus=corpus, device=pick_device(s.device),
+                        max_seq_length=s.teacher_max_seq_length, score_function=s.teacher_score_function,
+                        bm25_weight=s.teacher_bm25_weight)
 
 
 def _make_teacher(s: GPLSettings, corpus):

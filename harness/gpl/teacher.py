@@ -165,9 +165,10 @@ class HybridTeacher:
 TEACHER_KINDS = ("cross-encoder", "bi-encoder", "hybrid")
 
 
-def load_teacher(kind: str, name_or_path: str, **kw) -> Teacher:
+def load_teacher(kind: str, name_or_path: str, corpus=None, **kw) -> Teacher:
     """``kind``: "cross-encoder" (kw: device, max_seq_length), "bi-encoder" (kw: device, max_seq_length,
-    score_function) or "hybrid" (kw as bi-encoder, plus corpus_passages and bm25_weight)."""
+    score_function) or "hybrid" (kw as bi-encoder, plus bm25_weight and the dataset's ``corpus`` or its
+    ``corpus_passages``). Keywords a kind does not use are ignored, so callers can pass every teacher setting."""
     if kind == "cross-encoder":
         for k in ("score_function", "corpus_passages", "bm25_weight"):
             kw.pop(k, None)
@@ -177,6 +178,10 @@ def load_teacher(kind: str, name_or_path: str, **kw) -> Teacher:
         kw.pop("bm25_weight", None)
         return BiEncoderTeacher(name_or_path, **kw)
     if kind == "hybrid":
+        if corpus is not None and kw.get("corpus_passages") is None:
+            from .qgen import doc_text
+
+            kw["corpus_passages"] = [doc_text(corpus, i) for i in range(len(corpus))]  # the texts labels are asked for
         if kw.get("corpus_passages") is None:
             raise HarnessError("the hybrid teacher needs the corpus (corpus_passages) for its BM25 statistics")
         return HybridTeacher(name_or_path, **kw)
