@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.datasets import load_dataset  # noqa: E402
+from harness.datasets import load_dataset, read_beir_qrels, read_beir_queries  # noqa: E402
 from harness.dense import encode_texts, load_encoder  # noqa: E402
 from harness.evaluate import NDCG10, evaluate_run  # noqa: E402
 from harness.gpl.qgen import doc_text  # noqa: E402
@@ -34,16 +34,6 @@ from harness.gpl.teacher import HybridTeacher  # noqa: E402
 from harness.registry import resolve_dataset  # noqa: E402
 
 WEIGHTS = (0.0, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1)
-
-
-def read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    for no, line in enumerate(path.read_text().splitlines()):
-        parts = line.split("\t")
-        if no == 0 and parts[0] == "query-id":
-            continue
-        out.setdefault(parts[0], {})[parts[1]] = int(parts[2])
-    return out
 
 
 def top_run(scores: np.ndarray, qids: list[str], doc_ids: list[str], k: int = 100) -> dict[str, dict[str, float]]:
@@ -69,11 +59,8 @@ def main() -> None:
     ds = load_dataset(resolve_dataset("beir", "scifact"), "scifact", a.data_dir, allow_download=False)
     corpus = ds.corpus
     passages = [doc_text(corpus, i) for i in range(len(corpus))]
-    all_queries = {}
-    for line in (Path(ds.path) / "queries.jsonl").read_text().splitlines():
-        obj = json.loads(line)
-        all_queries[obj["_id"]] = obj["text"]
-    splits = {"train": read_qrels(Path(ds.path) / "qrels" / "train.tsv"), "test": read_qrels(Path(ds.path) / "qrels" / "test.tsv")}
+    all_queries = read_beir_queries(Path(ds.path) / "queries.jsonl")[0]  # every split's queries
+    splits = {split: read_beir_qrels(Path(ds.path) / "qrels" / f"{split}.tsv")[0] for split in ("train", "test")}
 
     t0 = time.time()
     model_path = resolve_model(a.model)
