@@ -351,7 +351,7 @@ def dense_encode_section(quick: bool, repeats: int) -> dict:
     except ImportError as e:
         return {"harness": {"status": "missing", "error": str(e)}, "bare_forward": missing("model", e),
                 "speedup_vs_bare_forward": None}
-    n = 64 if quick else 1000
+    n = 256 if quick else 1000  # 64 texts (one batch) left the ratio to noise
     texts = [passage(r) for r in scifact_rows(n)[0]]
     model = load_encoder(path, device="cpu")
     first = model[0]
@@ -518,6 +518,7 @@ def training_section(quick: bool, repeats: int, tmp: Path) -> dict:
     from harness.gpl.labels import Space
     from harness.gpl.settings import GPLSettings
     from harness.gpl.training import TrainingJob, run_training
+    from harness.gpl.workdir import WorkDir
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, \
         SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import MarginMSELoss
@@ -544,13 +545,12 @@ def training_section(quick: bool, repeats: int, tmp: Path) -> dict:
     counter = iter(range(10**6))
 
     def harness_side():
-        work = tmp / f"gpl-{next(counter)}"
-        r0 = work / "rounds" / "0"
-        r0.mkdir(parents=True)
-        np.savez(r0 / "tuples.npz", tuples=tuples, margin=margin, pos_score=margin, neg_score=margin * 0,
-                 steps=np.array([0, steps, bs], dtype=np.int64))
-        job = TrainingJob(work_dir=work, settings=settings, round_data=RoundData(work / "rounds", space, 0, bs),
-                          seed=0, device="cpu")
+        work = WorkDir(tmp / f"gpl-{next(counter)}")
+        r0 = work.round(0)
+        r0.dir.mkdir(parents=True)
+        r0.write_tuples(tuples, margin, np.zeros_like(margin), 0, steps, bs, qids, corpus.ids)
+        job = TrainingJob(work=work, settings=settings, round_data=RoundData(work, space, 0, bs), seed=0,
+                          device="cpu")
         return run_training(job, str(model_dir))
 
     ds = datasets.Dataset.from_dict({

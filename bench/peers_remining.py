@@ -33,10 +33,10 @@ def _settings(model: str, quick: bool, schedule: str, threads: int):
 
     s = RGPLSettings(**{
         **RGPLSettings.PRESETS["cpu"], "student": model, "teacher": model, "miners": ["bm25"],
-        "corpus_sample": 300 if quick else 1000, "max_seq_length": 64 if quick else 128,
-        "teacher_max_seq_length": 64 if quick else 128, "steps": 40 if quick else 120,
-        "remine_every": 10 if quick else 40, "batch_size": 8 if quick else 16, "warmup_steps": 4,
-        "checkpoint_every": 20 if quick else 40, "score_sample_queries": 20, "device": "cpu",
+        "corpus_sample": 200 if quick else 1000, "max_seq_length": 64 if quick else 128,
+        "teacher_max_seq_length": 64 if quick else 128, "steps": 24 if quick else 120,
+        "remine_every": 6 if quick else 40, "batch_size": 8 if quick else 16, "warmup_steps": 2 if quick else 4,
+        "checkpoint_every": 24 if quick else 40, "score_sample_queries": 20, "device": "cpu",
         "num_threads": threads, "remine_schedule": schedule, "remine_lag": 0, "encode_batch_size": 64})
     s.validate()
     return s

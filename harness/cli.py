@@ -8,16 +8,19 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from . import cli_eval, cli_figures, cli_grid
 from .errors import HarnessError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark harness for unsupervised domain adaptation of dense retrievers (BM25, Base, GPL, R-GPL).")
-console = Console(stderr=True)
+
+
+def _stderr():
+    """rich's console on stderr, made when something is printed (rich is not imported by commands that print nothing)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 DATA_DIR_HELP = ("Data folder with <beir-name>/ and lotte/<domain>/test/ (default: HARNESS_DATA_DIR, else "
@@ -76,7 +79,7 @@ def run_cmd(
             raise HarnessError(f"--nproc: only GPL/R-GPL training runs on several processes, not '{others[0]}'")
         code = launch(strip_nproc(_ARGV or sys.argv[1:]), nproc)
         if code:
-            console.print(f"[red]error:[/red] --nproc {nproc}: a worker failed (exit status {code}); the same command resumes")
+            _stderr().print(f"[red]error:[/red] --nproc {nproc}: a worker failed (exit status {code}); the same command resumes")
             sys.exit(code)
         return
     import os
@@ -155,6 +158,10 @@ def datasets_cmd(
     title = "Registered test sets" + (f" (split: {one_split})" if one_split else "")
     folder, source = resolve_data_dir(data_dir)
     caption = f"data folder: {folder} ({'the default; set --data-dir or HARNESS_DATA_DIR' if source == 'default' else 'from ' + source})"
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     longest = max(len(d.name) for s in suites for d in s.datasets)
     cols = ("suite", "name", "display", "group") + (() if one_split else ("split",)) + ("metric", "parts", "local")
@@ -177,6 +184,10 @@ def systems_cmd(
     sets: List[str] = typer.Option([], "--set", help="With --preset or SYSTEM: apply key=value overrides too."),
 ) -> None:
     """List the registered systems, their settings and what each preset sets; SYSTEM --preset P prints the resolved settings."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     from .systems import available_systems, build_settings, describe_settings, get_system_class, parse_sets, settings_dict
 
     out = Console()
@@ -271,10 +282,10 @@ def main(argv: list[str] | None = None) -> None:
     except HarnessError as e:
         if debug:
             _print_cause(e)
-        console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        _stderr().print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
-        console.print("aborted")
+        _stderr().print("aborted")
         sys.exit(130)
     except Exception as e:
         import click

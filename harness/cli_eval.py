@@ -68,11 +68,10 @@ def evaluate_cmd(
         raise HarnessError(f"'{dataset}' is not a part of '{name}'; parts: {', '.join(info.part_names)}")
     mets = _split(metrics) or list(metrics_for(info))
     res = evaluate_file(run_file, load_qrels(info, dataset, data_dir), mets)
-    out = _console()
-    for m in res.metrics:
-        out.print(f"{m.display:<12} {res.mean(m):.4f}", highlight=False)
-    out.print(f"queries: {res.n} judged, {len(res.missing)} missing from the run (scored 0), "
-              f"{res.extra} run queries without judgements (ignored)", highlight=False)
+    lines = [f"{m.display:<12} {res.mean(m):.4f}" for m in res.metrics]
+    lines.append(f"queries: {res.n} judged, {len(res.missing)} missing from the run (scored 0), "
+                 f"{res.extra} run queries without judgements (ignored)")
+    typer.echo("\n".join(lines))  # plain lines (no rich import for three lines)
     if per_query:
         write_json(per_query, res.to_dict())
 

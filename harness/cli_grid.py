@@ -10,16 +10,40 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from .errors import HarnessError
 
-err = Console(stderr=True)
+
+class _Stderr:
+    """rich's console on stderr, made on first use (rich is not imported by commands that print nothing)."""
+
+    _console = None
+
+    @property
+    def console(self):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True)
+        return self._console
+
+    def __getattr__(self, name):
+        return getattr(self.console, name)
 
 
-def _table(rows: list[dict], title: str) -> Table:
+err = _Stderr()
+
+
+def _console(**kw):
+    from rich.console import Console
+
+    return Console(**kw)
+
+
+def _table(rows: list[dict], title: str):
+    from rich import box
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("job", "id", "state", "log", "run file"):
         table.add_column(col, overflow="fold")
@@ -46,7 +70,7 @@ class _Progress:
         if enabled() and err.is_terminal:
             from rich.live import Live
 
-            self.live = Live(console=err, refresh_per_second=2, transient=False)
+            self.live = Live(console=err.console, refresh_per_second=2, transient=False)
             self.live.start()
 
     def rows(self, rows: list[dict]) -> None:
@@ -125,7 +149,7 @@ def _print_status(folder: Path, as_json: bool = False) -> None:
         typer.echo(json.dumps({"grid": folder.name, "executor": read_json(folder / "grid.json").get("executor"),
                                "jobs": rows}, indent=2))
         return
-    Console(width=max(160, Console().width)).print(_table(rows, f"grid {folder.name}: {_counts(rows)}"))
+    _console(width=max(160, _console().width)).print(_table(rows, f"grid {folder.name}: {_counts(rows)}"))
 
 
 def status_cmd(

@@ -22,6 +22,7 @@ Conventions (they decide the numbers, so they are fixed here and tested):
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ import numpy as np
 
 from .datasets import cache_root, layout_of, locate
 from .errors import DataError, HarnessError
-from .fileio import atomic_open, file_sha256, read_json, stable_hash
+from .fileio import atomic_open, read_json, stable_hash
 from .registry import DatasetInfo
 from .runs import run_files_for, run_path
 
@@ -307,6 +308,85 @@ def _read_run_checked(path: Path) -> Run:
     return run
 
 
+_OTHER_ASCII_SPACE = tuple(bytes([c]) for c in b"\0\t\r\x0b\x0c\x1c\x1d\x1e\x1f")  # str.split() splits there; NUL ends a numpy bytes field
+_COLUMNS = [("qid", "S32"), ("q0", "S1"), ("doc", "S64"), ("rank", "S1"), ("score", "f8"), ("tag", "S1")]
+
+
+def _run_columns(data: bytes, path: Path | None = None) -> dict[str, np.ndarray] | None:
+    """The common run file (ASCII, one space between exactly 6 columns, lines ending in LF) parsed in C by ``np.loadtxt``: a record
+    dict of the raw-byte ``qid`` and ``doc`` columns and the float ``score`` column. None for anything else (non-ASCII, tabs,
+    runs of spaces, a malformed line, an id longer than its column), which the line reader then takes.
+    ``path``: the file ``data`` was read from; numpy reads it again itself (faster than from memory) and the
+    columns are kept only if the file did not change meanwhile."""
+    if not data or not data.isascii() or any(c in data for c in _OTHER_ASCII_SPACE):
+        return None
+    import io
+
+    before = _stat(path) if path is not None else None
+    try:
+        cols = np.loadtxt(str(path) if before else io.BytesIO(data), dtype=_COLUMNS, comments=None, delimiter=" ",
+                          ndmin=1)
+    except ValueError:
+        return None
+    if before and (before != _stat(path) or before[0] != len(data)):
+        return None
+    for name in ("qid", "doc"):  # a full last byte: the id may have been cut
+        field, offset = cols.dtype.fields[name][:2]
+        last = np.ndarray((len(cols),), np.uint8, cols, offset + field.itemsize - 1, (cols.dtype.itemsize,))
+        if last.any():
+            return None
+    return {name: cols[name] for name in ("qid", "doc", "score")}
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _evaluate_columns(cols: dict[str, np.ndarray], qrels: Mapping[str, Mapping[str, int]], metrics: tuple[Metric, ...],
+                      source: str) -> "PerQueryScores | None":
+    """:func:`evaluate_run` on parsed columns (same conventions, same values): a relevant document's rank is
+    1 + the documents of its query scored higher + those tied whose id sorts after it (bytes order = trec_eval's
+    ``strcmp``). None when a query's lines are not adjacent, a document repeats or a score is not finite, so the
+    line reader reports it."""
+    qcol, dcol, scol = cols["qid"], cols["doc"], cols["score"]
+    if not np.isfinite(scol).all():
+        return None
+    cut = np.flatnonzero(qcol[1:] != qcol[:-1]) + 1
+    starts, ends = np.concatenate(([0], cut)).tolist(), np.concatenate((cut, [len(qcol)])).tolist()
+    segments = {q.decode(): (a, b) for q, a, b in zip(qcol[starts].tolist(), starts, ends)}
+    if len(segments) != len(starts):
+        return None  # a query's lines are split up
+    for a, b in zip(starts, ends):
+        docs = dcol[a:b].tolist()
+        if len(set(docs)) != len(docs):
+            return None
+    qids = tuple(qrels)
+    missing = tuple(q for q in qids if q not in segments)
+    extra = sum(1 for q in segments if q not in qrels)
+    scores = {m: np.zeros(len(qids), dtype=np.float64) for m in metrics}
+    for i, q in enumerate(qids):
+        seg = segments.get(q)
+        relevant = {d: g for d, g in qrels[q].items() if g > 0}
+        if seg is None or not relevant:
+            continue
+        d_q, s_q = dcol[seg[0]:seg[1]], scol[seg[0]:seg[1]]
+        ranked = []
+        for d, g in relevant.items():
+            db = d.encode()
+            hit = np.flatnonzero(d_q == db)
+            if hit.size:
+                s = s_q[hit[0]]
+                ranked.append((int(np.count_nonzero(s_q > s)) + 1 + int(np.count_nonzero((s_q == s) & (d_q > db))), g))
+        if not ranked:
+            continue
+        ranked.sort()
+        ideal = sorted(relevant.values(), reverse=True)
+        for m in metrics:
+            scores[m][i] = _score_query(ranked, ideal, m)
+    return PerQueryScores(qids=qids, scores=scores, missing=missing, extra=extra, source=source)
+
+
 @dataclass(frozen=True)
 class QrelsFile:
     """Judgements of one dataset part, read from its qrels file alone (no corpus needed)."""
@@ -347,8 +427,11 @@ def evaluate_file(run_path: str | Path, qrels: QrelsFile, metrics: Iterable["Met
     if not run_path.is_file():
         raise DataError(f"run file not found: {run_path}")
     metrics = tuple(dict.fromkeys(Metric.parse(m) for m in metrics))
-    key = stable_hash({"run": file_sha256(run_path), "qrels": qrels.sha256, "metrics": [m.name for m in metrics],
-                       "version": EVAL_VERSION}, length=24)
+    if not metrics:
+        raise HarnessError("no metrics to evaluate")
+    data = run_path.read_bytes()
+    key = stable_hash({"run": hashlib.sha256(data).hexdigest(), "qrels": qrels.sha256,
+                       "metrics": [m.name for m in metrics], "version": EVAL_VERSION}, length=24)
     cached = _cache_path(key)
     if use_cache and cached.is_file():
         try:
@@ -356,7 +439,11 @@ def evaluate_file(run_path: str | Path, qrels: QrelsFile, metrics: Iterable["Met
             return PerQueryScores(res.qids, res.scores, res.missing, res.extra, source=str(run_path))
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache entry is recomputed
-    res = evaluate_run(read_run_lenient(run_path), qrels.qrels, metrics, source=str(run_path))
+    columns = _run_columns(data, run_path)
+    del data
+    res = _evaluate_columns(columns, qrels.qrels, metrics, str(run_path)) if columns is not None else None
+    if res is None:  # anything unusual: the line reader accepts it or names the line
+        res = evaluate_run(read_run_lenient(run_path), qrels.qrels, metrics, source=str(run_path))
     if use_cache:
         import json
 

@@ -85,6 +85,65 @@ def test_run_reader_accepts_ties_rejects_duplicates(tmp_path):
         read_run_lenient(p)
 
 
+def _write_trec(path: Path, run: dict, shuffle: random.Random | None = None, sep: str = " ") -> None:
+    """Lines in any order (trec_eval re-sorts), with ties; ``sep`` between the columns."""
+    lines = [sep.join((q, "Q0", d, str(i + 1), repr(s), "t")) for q, docs in run.items() for i, (d, s) in enumerate(docs.items())]
+    if shuffle is not None:
+        shuffle.shuffle(lines)
+    path.write_text("".join(line + "\n" for line in lines))
+
+
+@pytest.mark.parametrize("seed,shape", [(0, "adjacent"), (1, "shuffled"), (2, "tabs"), (3, "long ids"),
+                                        (4, "non-ascii"), (5, "adjacent")])
+def test_evaluate_file_equals_trec_eval_on_any_file_shape(tmp_path, monkeypatch, seed, shape):
+    """The C column reader (plain files) and the line reader (anything else) give pytrec_eval's values."""
+    import harness.evaluate as ev
+    from harness.evaluate import QrelsFile
+
+    if shape == "adjacent":  # a plain file must not need the line reader
+        monkeypatch.setattr(ev, "read_run_lenient", lambda path: pytest.fail("line reader used"))
+
+    qrels, run = _random_case(seed, ties=seed % 2 == 0)
+    if shape == "long ids":
+        run = {q: {d + "x" * 70: s for d, s in docs.items()} for q, docs in run.items()}
+        qrels = {q: {d + "x" * 70: g for d, g in docs.items()} for q, docs in qrels.items()}
+    if shape == "non-ascii":
+        run = {q: {d + "é": s for d, s in docs.items()} for q, docs in run.items()}
+        qrels = {q: {d + "é": g for d, g in docs.items()} for q, docs in qrels.items()}
+    p = tmp_path / "r.trec"
+    _write_trec(p, run, random.Random(seed) if shape == "shuffled" else None, "\t" if shape == "tabs" else " ")
+    res = evaluate_file(p, QrelsFile(qrels, f"sha-{seed}", p), [NDCG10, RECALL100, SUCCESS5], use_cache=False)
+    te = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut_10", "recall_100", "success_5"}).evaluate(run)
+    for metric, name in ((NDCG10, "ndcg_cut_10"), (RECALL100, "recall_100"), (SUCCESS5, "success_5")):
+        got = res.of(metric)
+        assert all(got[q] == (te[q][name] if q in te else 0.0) for q in qrels), (shape, metric)
+    assert set(res.missing) == {q for q in qrels if q not in run} and res.extra == 1
+
+
+def test_column_reader_takes_plain_files_and_hands_the_rest_to_the_line_reader():
+    from harness.evaluate import _run_columns
+
+    cols = _run_columns(b"q1 Q0 d2 1 2.5 t\nq1 Q0 d1 2 2.5 t\n")
+    assert cols["doc"].tolist() == [b"d2", b"d1"] and cols["score"].tolist() == [2.5, 2.5]
+    for odd in (b"q1\tQ0 d1 1 2.0 t\n", b"q1 Q0 d1 1 2.0 t\r\n", b"q1 Q0  d1 1 2.0 t\n", b"q1 Q0 d1 1 2.0 t x\n",
+                b"q1 Q0 d1 1 2.0\n", "q1 Q0 dé 1 2.0 t\n".encode(), b"q1 Q0 " + b"d" * 64 + b" 1 2.0 t\n",
+                b"q1 Q0 d1 1 x t\n", b""):
+        assert _run_columns(odd) is None, odd
+
+
+def test_evaluate_file_names_the_bad_line(tmp_path):
+    from harness.evaluate import QrelsFile
+
+    p = tmp_path / "r.trec"
+    qrels = QrelsFile({"q1": {"d1": 1}}, "sha", p)
+    for text, where in (("q1 Q0 d1 1 2.0 t\nq1 Q0 d1 2 1.0 t\n", r"r.trec:2: document 'd1' appears twice"),
+                        ("q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 nan t\n", r"r.trec:2: score is not finite"),
+                        ("q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 2.0\n", r"r.trec:2: expected 6 columns")):
+        p.write_text(text)
+        with pytest.raises(DataError, match=where):
+            evaluate_file(p, qrels, [NDCG10], use_cache=False)
+
+
 # ------------------------------------------------------------------------------------------------ LoTTE
 def _write_lotte(root: Path, rng: random.Random) -> Path:
     """A LoTTE-layout folder whose qids collide with pids (as in the real data)."""
