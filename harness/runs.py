@@ -9,11 +9,8 @@ float, so every tool (trec_eval included, which re-sorts by score) sees exactly 
 from __future__ import annotations
 
 import math
-import platform
-import socket
 import sys
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -130,6 +127,8 @@ _PACKAGES = ("harness", "torch", "transformers", "sentence-transformers", "faiss
 
 
 def package_versions() -> dict[str, str]:
+    from importlib import metadata  # here, not at import: reading a run needs none of this
+
     out = {"python": sys.version.split()[0]}
     for name in _PACKAGES:
         try:
@@ -157,6 +156,9 @@ class Manifest:
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
+        import platform
+        import socket
+
         d["packages"] = package_versions()
         d["host"] = {"hostname": socket.gethostname(), "platform": platform.platform(), "machine": platform.machine()}
         return d

@@ -104,9 +104,12 @@ def test_evaluate_file_equals_trec_eval_on_any_file_shape(tmp_path, monkeypatch,
         monkeypatch.setattr(ev, "read_run_lenient", lambda path: pytest.fail("line reader used"))
 
     qrels, run = _random_case(seed, ties=seed % 2 == 0)
-    if shape == "long ids":
-        run = {q: {d + "x" * 70: s for d, s in docs.items()} for q, docs in run.items()}
-        qrels = {q: {d + "x" * 70: g for d, g in docs.items()} for q, docs in qrels.items()}
+    if shape == "long ids":  # one id far longer than those the column widths are taken from: the line reader
+        long = max(run, key=lambda q: int(q[1:]) if q[1:].isdigit() else -1)
+        run[long] = {d + "x" * 300: s for d, s in run[long].items()}
+        qrels[long] = {d + "x" * 300: g for d, g in qrels[long].items()}
+        run.update({f"pad{i}": {f"p{j}": 1.0 for j in range(40)} for i in range(120)})  # first 64 KiB: short ids
+        run = {q: run[q] for q in sorted(run, key=lambda q: (not q.startswith("pad"), q == long))}
     if shape == "non-ascii":
         run = {q: {d + "é": s for d, s in docs.items()} for q, docs in run.items()}
         qrels = {q: {d + "é": g for d, g in docs.items()} for q, docs in qrels.items()}
@@ -117,7 +120,8 @@ def test_evaluate_file_equals_trec_eval_on_any_file_shape(tmp_path, monkeypatch,
     for metric, name in ((NDCG10, "ndcg_cut_10"), (RECALL100, "recall_100"), (SUCCESS5, "success_5")):
         got = res.of(metric)
         assert all(got[q] == (te[q][name] if q in te else 0.0) for q in qrels), (shape, metric)
-    assert set(res.missing) == {q for q in qrels if q not in run} and res.extra == 1
+    assert set(res.missing) == {q for q in qrels if q not in run}
+    assert res.extra == (121 if shape == "long ids" else 1)
 
 
 def test_column_reader_takes_plain_files_and_hands_the_rest_to_the_line_reader():
@@ -125,10 +129,12 @@ def test_column_reader_takes_plain_files_and_hands_the_rest_to_the_line_reader()
 
     cols = _run_columns(b"q1 Q0 d2 1 2.5 t\nq1 Q0 d1 2 2.5 t\n")
     assert cols["doc"].tolist() == [b"d2", b"d1"] and cols["score"].tolist() == [2.5, 2.5]
+    long_id = b"q1 Q0 " + b"d" * 200 + b" 1 2.0 t\n"
+    assert _run_columns(long_id)["doc"].tolist() == [b"d" * 200]  # columns as wide as the ids seen first
+    late_long_id = b"".join(b"q0 Q0 d%d 1 2.0 t\n" % i for i in range(5000)) + long_id  # after the first 64 KiB
     for odd in (b"q1\tQ0 d1 1 2.0 t\n", b"q1 Q0 d1 1 2.0 t\r\n", b"q1 Q0  d1 1 2.0 t\n", b"q1 Q0 d1 1 2.0 t x\n",
-                b"q1 Q0 d1 1 2.0\n", "q1 Q0 dé 1 2.0 t\n".encode(), b"q1 Q0 " + b"d" * 64 + b" 1 2.0 t\n",
-                b"q1 Q0 d1 1 x t\n", b""):
-        assert _run_columns(odd) is None, odd
+                b"q1 Q0 d1 1 2.0\n", "q1 Q0 dé 1 2.0 t\n".encode(), late_long_id, b"q1 Q0 d1 1 x t\n", b""):
+        assert _run_columns(odd) is None, odd[:80]
 
 
 def test_evaluate_file_names_the_bad_line(tmp_path):
