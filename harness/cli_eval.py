@@ -52,7 +52,7 @@ def _write_or_print(text: str, out: Optional[str]) -> None:
 def evaluate_cmd(
     run_file: str = typer.Argument(..., help="A TREC run file."),
     dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset key, e.g. scifact, cqadupstack/android, lifestyle.search."),
-    suite: str = typer.Option("beir", "--suite"),
+    suite: Optional[str] = typer.Option(None, "--suite", help="beir or lotte (default: lotte for a LoTTE dataset name, else beir)."),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Folder holding the dataset (or HARNESS_DATA_DIR)."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated, e.g. ndcg_cut_10,mrr@10,recall@100 (default: the dataset's metric, MRR@10, Recall@100)."),
     per_query: Optional[str] = typer.Option(None, "--per-query", help="Write per-query scores as JSON to this path."),
@@ -62,8 +62,10 @@ def evaluate_cmd(
     from .fileio import write_json
     from .registry import resolve_dataset
 
+    from .registry import infer_suite
+
     name = dataset.split("/", 1)[0]
-    info = resolve_dataset(suite, name)
+    info = resolve_dataset(suite or infer_suite([name]), name)
     if dataset != name and dataset not in info.part_names:
         raise HarnessError(f"'{dataset}' is not a part of '{name}'; parts: {', '.join(info.part_names)}")
     mets = _split(metrics) or list(metrics_for(info))
@@ -79,7 +81,7 @@ def evaluate_cmd(
 def compare_cmd(
     a: str = typer.Argument(..., help="Baseline system (run name), e.g. gpl."),
     b: str = typer.Argument(..., help="System tested to be better, e.g. rgpl."),
-    suite: str = typer.Option("beir", "--suite"),
+    suite: Optional[str] = typer.Option(None, "--suite", help="beir or lotte (default: lotte when every --datasets name is a LoTTE one, else beir)."),
     datasets: Optional[str] = typer.Option(None, "--datasets", "-d", help="Comma-separated (default: every dataset with run files)."),
     runs: str = typer.Option("runs", "--runs", help="Runs folder: reads <runs>/<suite>/<dataset>/{A,B}.trec."),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Folder with the datasets' qrels (or HARNESS_DATA_DIR)."),
@@ -93,7 +95,9 @@ def compare_cmd(
 ) -> None:
     """One-sided paired test of B > A per dataset (Wilcoxon signed-rank on query-level scores)."""
     from .compare import compare_runs, render_comparison
+    from .registry import infer_suite
 
+    suite = suite or infer_suite(_split(datasets))
     comp = compare_runs(a, b, suite=suite, datasets=_split(datasets) or None, runs_dir=runs, data_dir=data_dir,
                         metric=metric, settings=_settings(zero_method, correction, alpha, n_boot, seed))
     render_comparison(comp, _console())
@@ -103,7 +107,7 @@ def compare_cmd(
 
 def table_cmd(
     systems: Optional[str] = typer.Option(None, "--systems", "-s", help="Comma-separated run names, one column each, in order."),
-    suite: str = typer.Option("beir", "--suite"),
+    suite: Optional[str] = typer.Option(None, "--suite", help="beir or lotte (default: lotte when every --datasets name is a LoTTE one, else beir)."),
     reference: Optional[str] = typer.Option(None, "--reference", help="Column the superscripts and tests compare with (default: second-to-last; sweep: first)."),
     targets: Optional[str] = typer.Option(None, "--targets", help="Columns that get superscripts and stars (default: the last; sweep: all but the reference)."),
     layout: str = typer.Option("paper", "--layout", help="paper (Tables 1-2) or sweep (Table 3: e.g. rgpl-k10k,rgpl-k30k,...)."),
@@ -130,7 +134,10 @@ def table_cmd(
 
     With --published and --runs: the reproduction report (for every dataset and system with a run, our value
     beside the paper's, the difference, and whether our one-sided test agrees with the paper's star)."""
+    from .registry import infer_suite
     from .tables import BOLD_RULES, add_run_columns, table_from_runs
+
+    suite = suite or infer_suite(_split(datasets))
 
     displays = _displays(display)
     system_list = _split(systems)

@@ -125,10 +125,21 @@ def test_lotte_name_without_suite_runs_as_lotte_with_success_at_5(tmp_path, caps
                              str(tmp_path / "data"), "--out", str(tmp_path / "runs"))
     assert code == 0, err
     assert out.startswith("lotte/lifestyle.search  bm25  Success@5 ")
-    assert (tmp_path / "runs" / "lotte" / "lifestyle.search" / "bm25.trec").is_file()
+    run_file = tmp_path / "runs" / "lotte" / "lifestyle.search" / "bm25.trec"
+    assert run_file.is_file()
     code, _, err = harness(capsys, "run", "--system", "bm25", "--suite", "beir", "--datasets", "lifestyle.search",
                            "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "runs"))
     assert code == 2 and "'lifestyle.search' is a LoTTE dataset: use --suite lotte" in err
+    # evaluate and table infer the suite from the dataset name too (they defaulted to beir and failed)
+    shown = float(out.split("Success@5 ")[1].split()[0])
+    code, out, err = harness(capsys, "evaluate", str(run_file), "-d", "lifestyle.search", "--data-dir", str(tmp_path / "data"))
+    assert code == 0, err
+    first = out.splitlines()[0].split()
+    assert first[0] == "Success@5" and float(first[1]) * 100 == pytest.approx(shown, abs=0.05)
+    code, out, err = harness(capsys, "table", "--systems", "bm25", "-d", "lifestyle.search", "--runs", str(tmp_path / "runs"),
+                             "--data-dir", str(tmp_path / "data"))
+    assert code == 0, err
+    assert "LoTTE: Success@5" in out and f"| Lifestyle | {shown:.1f} |" in out
 
 
 # ---------------------------------------------------------------------------- 4: one data folder
