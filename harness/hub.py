@@ -20,6 +20,16 @@ LOCAL_MODEL_HINT = ("pass a local model folder instead (e.g. --set model=/path/t
                     "`harness systems` lists each system's model settings)")
 
 
+def gpl_model_hint(setting: str, name: str) -> str:
+    """What to do when GPL's ``setting`` (teacher, generator, student) named ``name`` cannot be loaded: nothing new
+    when ``name`` is a local folder; otherwise how to pass one, or the preset that needs no hub model."""
+    if Path(name).expanduser().exists():
+        return ""
+    why = offline_reason()
+    return (f" ({why + '; ' if why else ''}not a local folder: pass one with --set {setting}=/path/to/model, or use "
+            "--preset offline, which needs no cross-encoder or query generator)")
+
+
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
 

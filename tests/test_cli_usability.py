@@ -264,9 +264,12 @@ def test_hub_model_fails_fast_when_the_hub_is_unreachable(monkeypatch):
     from harness.gpl.teacher import CrossEncoderTeacher
 
     start = time.time()
-    for load in (CrossEncoderTeacher, Seq2SeqGenerator):  # GPL's hub models do not wait for retries either
-        with pytest.raises(HarnessError, match="no-such-org/no-such-model"):
+    for load, setting in ((CrossEncoderTeacher, "teacher"), (Seq2SeqGenerator, "generator")):
+        with pytest.raises(HarnessError, match="no-such-org/no-such-model") as err:  # no wait for retries either
             load("no-such-org/no-such-model", device="cpu")
+        msg = str(err.value)  # and they say how to pass a local model, or what needs none
+        assert "(127.0.0.1) cannot be reached" in msg and f"--set {setting}=/path/to/model" in msg, msg
+        assert "--preset offline" in msg and "\n" not in msg
     assert time.time() - start < 20
     monkeypatch.setenv("HARNESS_OFFLINE", "1")
     with pytest.raises(HarnessError, match=r"HARNESS_OFFLINE is set \(or --no-download was given\); pass a local model"):

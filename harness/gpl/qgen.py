@@ -20,7 +20,7 @@ import numpy as np
 from ..datasets import Corpus
 from ..errors import HarnessError, error_summary
 from ..fileio import atomic_open, read_jsonl, stable_hash, write_jsonl
-from ..hub import local_files_only
+from ..hub import gpl_model_hint, local_files_only
 from ..progress import progress_iter
 from .models import pick_device, resolve_model
 from .stages import Stage
@@ -70,7 +70,8 @@ class Seq2SeqGenerator:
             self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_files_only(path))
             self.model = AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=local_files_only(path)).to(self.device).eval()
         except Exception as e:
-            raise HarnessError(f"cannot load query generator '{name}': {error_summary(e)}") from None
+            raise HarnessError(f"cannot load query generator '{name}'{gpl_model_hint('generator', path)}: "
+                               f"{error_summary(e)}") from None
         self.top_p, self.top_k, self.max_length = top_p, top_k, max_length
         self.max_input_length, self.batch_size = max_input_length, batch_size
         self._torch = torch

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import HarnessError, error_summary
-from ..hub import local_files_only
+from ..hub import gpl_model_hint, local_files_only
 from .models import pick_device, resolve_model
 
 
@@ -41,7 +41,8 @@ class CrossEncoderTeacher:
             self.model = CrossEncoder(resolve_model(name), device=pick_device(device),
                                       local_files_only=local_files_only(resolve_model(name)))
         except Exception as e:
-            raise HarnessError(f"cannot load cross-encoder teacher '{name}': {error_summary(e)}") from None
+            raise HarnessError(f"cannot load cross-encoder teacher '{name}'{gpl_model_hint('teacher', resolve_model(name))}: "
+                               f"{error_summary(e)}") from None
         self.max_seq_length = max_seq_length
         self._identity = torch.nn.Identity()
 
