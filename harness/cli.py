@@ -11,16 +11,10 @@ import typer
 
 from . import cli_eval, cli_figures, cli_grid
 from .errors import HarnessError
+from .progress import stderr_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark harness for unsupervised domain adaptation of dense retrievers (BM25, Base, GPL, R-GPL).")
-
-
-def _stderr():
-    """rich's console on stderr, made when something is printed (rich is not imported by commands that print nothing)."""
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 DATA_DIR_HELP = ("Data folder with <beir-name>/ and lotte/<domain>/test/ (default: HARNESS_DATA_DIR, else "
@@ -79,7 +73,7 @@ def run_cmd(
             raise HarnessError(f"--nproc: only GPL/R-GPL training runs on several processes, not '{others[0]}'")
         code = launch(strip_nproc(_ARGV or sys.argv[1:]), nproc)
         if code:
-            _stderr().print(f"[red]error:[/red] --nproc {nproc}: a worker failed (exit status {code}); the same command resumes")
+            stderr_console().print(f"[red]error:[/red] --nproc {nproc}: a worker failed (exit status {code}); the same command resumes")
             sys.exit(code)
         return
     import os
@@ -282,10 +276,10 @@ def main(argv: list[str] | None = None) -> None:
     except HarnessError as e:
         if debug:
             _print_cause(e)
-        _stderr().print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        stderr_console().print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
-        _stderr().print("aborted")
+        stderr_console().print("aborted")
         sys.exit(130)
     except Exception as e:
         import click

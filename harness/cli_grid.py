@@ -12,32 +12,7 @@ from typing import Optional
 import typer
 
 from .errors import HarnessError
-
-
-class _Stderr:
-    """rich's console on stderr, made on first use (rich is not imported by commands that print nothing)."""
-
-    _console = None
-
-    @property
-    def console(self):
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(stderr=True)
-        return self._console
-
-    def __getattr__(self, name):
-        return getattr(self.console, name)
-
-
-err = _Stderr()
-
-
-def _console(**kw):
-    from rich.console import Console
-
-    return Console(**kw)
+from .progress import stderr_console
 
 
 def _table(rows: list[dict], title: str):
@@ -67,10 +42,11 @@ class _Progress:
         from .progress import enabled
 
         self.title, self.live, self.seen = title, None, {}
-        if enabled() and err.is_terminal:
+        console = stderr_console()
+        if enabled() and console.is_terminal:
             from rich.live import Live
 
-            self.live = Live(console=err.console, refresh_per_second=2, transient=False)
+            self.live = Live(console=console, refresh_per_second=2, transient=False)
             self.live.start()
 
     def rows(self, rows: list[dict]) -> None:
@@ -80,7 +56,7 @@ class _Progress:
         for r in rows:
             if self.seen.get(r["label"]) != r["state"]:
                 self.seen[r["label"]] = r["state"]
-                err.print(f"{r['label']}: {r['state']}" + (f" ({r['job_id']})" if r.get("job_id") else ""), highlight=False)
+                stderr_console().print(f"{r['label']}: {r['state']}" + (f" ({r['job_id']})" if r.get("job_id") else ""), highlight=False)
 
     def states(self, states: dict[int, dict]) -> None:  # local executor callback
         self.rows([{"label": s["label"], "state": s["state"], "job_id": s.get("job_id"), "log": s.get("log"),
@@ -100,9 +76,9 @@ def report(rows: list[dict], tail_lines: int = 20) -> int:
         for f in r["run_files"]:
             typer.echo(f)
     for r in failed:
-        err.print(f"[red]job {r['label']} ({r.get('job_id') or '-'}): {r['state']}[/red]; log {r.get('log')}", highlight=False)
-        err.print(tail(r.get("log"), tail_lines), markup=False, highlight=False)
-    err.print(f"{len(rows)} jobs: {_counts(rows)}", highlight=False)
+        stderr_console().print(f"[red]job {r['label']} ({r.get('job_id') or '-'}): {r['state']}[/red]; log {r.get('log')}", highlight=False)
+        stderr_console().print(tail(r.get("log"), tail_lines), markup=False, highlight=False)
+    stderr_console().print(f"{len(rows)} jobs: {_counts(rows)}", highlight=False)
     return 1 if failed else 0
 
 
@@ -129,9 +105,9 @@ def run_grid(jobs, executor: str, n_jobs: int, wait: bool, status_only: bool, pr
         raise HarnessError(f"--executor must be 'local' or 'slurm', got '{executor}'")
     records = ex.submit_slurm(jobs, folder, ex.load_profile(profile), slurm_flags)
     ids = sorted({r["job_id"].split("_")[0] for r in records})
-    err.print(f"submitted {len(records)} jobs to Slurm (job {', '.join(ids)}); grid {folder}", highlight=False)
+    stderr_console().print(f"submitted {len(records)} jobs to Slurm (job {', '.join(ids)}); grid {folder}", highlight=False)
     if not wait:
-        err.print(f"follow with: harness status --out {jobs[0].out}", highlight=False)
+        stderr_console().print(f"follow with: harness status --out {jobs[0].out}", highlight=False)
         return
     progress = _Progress(f"grid {folder.name} (slurm)")
     try:
@@ -149,7 +125,9 @@ def _print_status(folder: Path, as_json: bool = False) -> None:
         typer.echo(json.dumps({"grid": folder.name, "executor": read_json(folder / "grid.json").get("executor"),
                                "jobs": rows}, indent=2))
         return
-    _console(width=max(160, _console().width)).print(_table(rows, f"grid {folder.name}: {_counts(rows)}"))
+    from rich.console import Console
+
+    Console(width=max(160, Console().width)).print(_table(rows, f"grid {folder.name}: {_counts(rows)}"))
 
 
 def status_cmd(

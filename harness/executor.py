@@ -510,7 +510,7 @@ def summarize(rows: list[dict]) -> dict[str, int]:
 
 def _main(argv: list[str]) -> int:
     """``python -m harness.executor SPEC.json``: run one job (what a local child runs)."""
-    from .cli import _stderr
+    from .progress import stderr_console
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if len(argv) != 1:
@@ -523,7 +523,7 @@ def _main(argv: list[str]) -> int:
         for path in run_job(spec):
             print(path, flush=True)
     except HarnessError as e:
-        _stderr().print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        stderr_console().print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         return 2
     return 0
 

@@ -13,8 +13,14 @@ def enabled() -> bool:
     return not os.environ.get("HARNESS_NO_PROGRESS")
 
 
-def _progress(unit: str | None, console=None):
+def stderr_console():
+    """rich's console on stderr; made when something is printed, so rich is not imported by commands that print nothing."""
     from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _progress(unit: str | None, console=None):
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
     from rich.text import Text
@@ -28,7 +34,7 @@ def _progress(unit: str | None, console=None):
     if unit:
         columns.append(RateColumn())
     columns += [TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
-    return Progress(*columns, transient=True, console=console or Console(stderr=True))
+    return Progress(*columns, transient=True, console=console or stderr_console())
 
 
 def progress_iter(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
