@@ -60,9 +60,7 @@ def evaluate_cmd(
     """Evaluate one run file against a dataset's qrels (every judged query counts; missing ones score 0)."""
     from .evaluate import evaluate_file, load_qrels, metrics_for
     from .fileio import write_json
-    from .registry import resolve_dataset
-
-    from .registry import infer_suite
+    from .registry import infer_suite, resolve_dataset
 
     name = dataset.split("/", 1)[0]
     info = resolve_dataset(suite or infer_suite([name]), name)
