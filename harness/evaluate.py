@@ -27,7 +27,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Container, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -230,23 +230,30 @@ def evaluate_run(run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Map
     metrics = tuple(dict.fromkeys(Metric.parse(m) for m in metrics))
     if not metrics:
         raise HarnessError("no metrics to evaluate")
+    retrieved = {q for q, docs in run.items() if docs}
+    return _score_queries(qrels, metrics, retrieved, lambda q, relevant: relevant_ranks(run[q], relevant),
+                          extra=sum(1 for q in run if q not in qrels), source=source)
+
+
+def _score_queries(qrels: Mapping[str, Mapping[str, int]], metrics: tuple[Metric, ...], retrieved: Container[str],
+                   ranks: Callable[[str, dict[str, int]], list[tuple[int, int]]], extra: int, source: str) -> PerQueryScores:
+    """Every judged query's scores from ``ranks(qid, relevant)`` (the sorted (rank, grade) pairs of the relevant
+    documents it retrieved), asked only for the queries in ``retrieved``; the others are missing and score 0."""
     qids = tuple(qrels)
-    missing = tuple(q for q in qids if not run.get(q))
-    extra = sum(1 for q in run if q not in qrels)
     scores = {m: np.zeros(len(qids), dtype=np.float64) for m in metrics}
     for i, q in enumerate(qids):
-        docs = run.get(q)
-        if not docs:
+        if q not in retrieved:
             continue
         relevant = {d: g for d, g in qrels[q].items() if g > 0}
         if not relevant:  # judged, but nothing relevant: 0, as in trec_eval
             continue
-        ranked = relevant_ranks(docs, relevant)
+        ranked = ranks(q, relevant)
         if not ranked:
             continue
         ideal = sorted(relevant.values(), reverse=True)
         for m in metrics:
             scores[m][i] = _score_query(ranked, ideal, m)
+    missing = tuple(q for q in qids if q not in retrieved)
     return PerQueryScores(qids=qids, scores=scores, missing=missing, extra=extra, source=source)
 
 
@@ -372,30 +379,22 @@ def _evaluate_columns(cols: dict[str, np.ndarray], qrels: Mapping[str, Mapping[s
         docs = dcol[a:b].tolist()
         if len(set(docs)) != len(docs):
             return None
-    qids = tuple(qrels)
-    missing = tuple(q for q in qids if q not in segments)
-    extra = sum(1 for q in segments if q not in qrels)
-    scores = {m: np.zeros(len(qids), dtype=np.float64) for m in metrics}
-    for i, q in enumerate(qids):
-        seg = segments.get(q)
-        relevant = {d: g for d, g in qrels[q].items() if g > 0}
-        if seg is None or not relevant:
-            continue
-        d_q, s_q = dcol[seg[0]:seg[1]], scol[seg[0]:seg[1]]
-        ranked = []
+
+    def ranks(q: str, relevant: dict[str, int]) -> list[tuple[int, int]]:
+        a, b = segments[q]
+        d_q, s_q = dcol[a:b], scol[a:b]
+        out = []
         for d, g in relevant.items():
             db = d.encode()
             hit = np.flatnonzero(d_q == db)
             if hit.size:
                 s = s_q[hit[0]]
-                ranked.append((int(np.count_nonzero(s_q > s)) + 1 + int(np.count_nonzero((s_q == s) & (d_q > db))), g))
-        if not ranked:
-            continue
-        ranked.sort()
-        ideal = sorted(relevant.values(), reverse=True)
-        for m in metrics:
-            scores[m][i] = _score_query(ranked, ideal, m)
-    return PerQueryScores(qids=qids, scores=scores, missing=missing, extra=extra, source=source)
+                out.append((int(np.count_nonzero(s_q > s)) + 1 + int(np.count_nonzero((s_q == s) & (d_q > db))), g))
+        out.sort()
+        return out
+
+    return _score_queries(qrels, metrics, segments, ranks, extra=sum(1 for q in segments if q not in qrels),
+                          source=source)
 
 
 @dataclass(frozen=True)
