@@ -35,7 +35,7 @@ from .datasets import cache_root, layout_of, locate
 from .errors import DataError, HarnessError
 from .fileio import atomic_open, read_json, stable_hash
 from .registry import DatasetInfo
-from .runs import run_files_for, run_path
+from .runs import read_run, run_files_for, run_path
 
 EVAL_VERSION = 2  # bump when a convention above changes: it invalidates cached results
 
@@ -265,7 +265,7 @@ def read_run_lenient(path: str | Path) -> Run:
     if not path.is_file():
         raise DataError(f"run file not found: {path}")
     run = _read_run_fast(path)
-    return run if run is not None else _read_run_checked(path)
+    return run if run is not None else read_run(path, ordered=False)
 
 
 def _read_run_fast(path: Path) -> Run | None:
@@ -289,29 +289,6 @@ def _read_run_fast(path: Path) -> Run | None:
         return None  # a document twice for one query
     if not all(np.isfinite(np.fromiter(d.values(), dtype=np.float64, count=len(d))).all() for d in run.values()):
         return None
-    return run
-
-
-def _read_run_checked(path: Path) -> Run:
-    run: Run = {}
-    with open(path, encoding="utf-8") as fh:
-        for no, line in enumerate(fh, start=1):
-            cols = line.split()
-            if not cols:
-                continue
-            if len(cols) != 6:
-                raise DataError(f"{path}:{no}: expected 6 columns 'qid Q0 docid rank score tag', got {len(cols)}")
-            qid, _, doc, _, score_s, _ = cols
-            try:
-                score = float(score_s)
-            except ValueError:
-                raise DataError(f"{path}:{no}: score '{score_s}' is not a number") from None
-            if not math.isfinite(score):
-                raise DataError(f"{path}:{no}: score is not finite")
-            docs = run.setdefault(qid, {})
-            if doc in docs:
-                raise DataError(f"{path}:{no}: document '{doc}' appears twice for query '{qid}'")
-            docs[doc] = score
     return run
 
 

@@ -87,8 +87,11 @@ def write_run(path: str | Path, run: Mapping[str, Mapping[str, float]], tag: str
     return path
 
 
-def read_run(path: str | Path, validate: bool = True) -> Run:
-    """Read a TREC run; with ``validate``, reject malformed lines, duplicates and out-of-order ranks."""
+def read_run(path: str | Path, ordered: bool = True) -> Run:
+    """Read a TREC run (``qid Q0 docid rank score tag``); a malformed line, a non-finite score or a document listed
+    twice for a query is an error naming its line. ``ordered`` (the harness's own files): ranks must increase and
+    scores strictly decrease within a query. Without it ties and any line order are accepted and the rank column is
+    not read (trec_eval re-sorts)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"run file not found: {path}")
@@ -96,27 +99,26 @@ def read_run(path: str | Path, validate: bool = True) -> Run:
     last: dict[str, tuple[int, float]] = {}
     with open(path, encoding="utf-8") as fh:
         for no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
             cols = line.split()
+            if not cols:
+                continue
             if len(cols) != 6:
                 raise DataError(f"{path}:{no}: expected 6 columns 'qid Q0 docid rank score tag', got {len(cols)}")
             qid, _, doc, rank_s, score_s, _ = cols
             try:
-                rank, score = int(rank_s), float(score_s)
+                rank, score = int(rank_s) if ordered else 0, float(score_s)
             except ValueError:
-                raise DataError(f"{path}:{no}: rank '{rank_s}' or score '{score_s}' is not a number") from None
+                what = f"rank '{rank_s}' or score '{score_s}'" if ordered else f"score '{score_s}'"
+                raise DataError(f"{path}:{no}: {what} is not a number") from None
             docs = run.setdefault(qid, {})
-            if validate:
-                if doc in docs:
-                    raise DataError(f"{path}:{no}: document '{doc}' appears twice for query '{qid}'")
-                if not math.isfinite(score):
-                    raise DataError(f"{path}:{no}: score is not finite")
-                if qid in last:
-                    prev_rank, prev_score = last[qid]
-                    if rank <= prev_rank or score >= prev_score:
-                        raise DataError(f"{path}:{no}: ranks must increase and scores strictly decrease within query '{qid}'")
-            last[qid] = (rank, score)
+            if doc in docs:
+                raise DataError(f"{path}:{no}: document '{doc}' appears twice for query '{qid}'")
+            if not math.isfinite(score):
+                raise DataError(f"{path}:{no}: score is not finite")
+            if ordered:
+                if qid in last and (rank <= last[qid][0] or score >= last[qid][1]):
+                    raise DataError(f"{path}:{no}: ranks must increase and scores strictly decrease within query '{qid}'")
+                last[qid] = (rank, score)
             docs[doc] = score
     return run
 
