@@ -90,25 +90,14 @@ def r3(x):
     return round(x, 4) if isinstance(x, float) else x
 
 
-def scifact_rows(n: int | None = None):
-    corpus = [json.loads(line) for line in open(SCIFACT / "corpus.jsonl", encoding="utf-8")]
-    queries = {}
-    qrels: dict[str, dict[str, int]] = {}
-    with open(SCIFACT / "qrels" / "test.tsv", encoding="utf-8") as fh:
-        next(fh)
-        for line in fh:
-            q, d, g = line.split("\t")
-            qrels.setdefault(q, {})[d] = int(g)
-    for line in open(SCIFACT / "queries.jsonl", encoding="utf-8"):
-        row = json.loads(line)
-        if row["_id"] in qrels:
-            queries[row["_id"]] = row["text"]
-    corpus = corpus[:n] if n else corpus
-    return corpus, queries, qrels
+def scifact(n: int | None = None):
+    """SciFact through the harness's data layer: (corpus, cut to its first ``n`` documents; test queries; qrels)."""
+    from harness.datasets import Corpus, load_dataset
+    from harness.registry import resolve_dataset
 
-
-def passage(row) -> str:
-    return f"{row.get('title', '')} {row['text']}".strip()
+    ds = load_dataset(resolve_dataset("beir", "scifact"), "scifact", str(SCIFACT.parent), allow_download=False)
+    c = ds.corpus
+    return (Corpus(c.ids[:n], c.titles[:n], c.texts[:n]) if n else c), ds.queries, ds.qrels
 
 
 # ------------------------------------------------------------------------------------------------ BM25
@@ -128,8 +117,8 @@ def bm25_section(size: dict, repeats: int, tmp: Path) -> dict:
     out: dict = {}
     threads = len(os.sched_getaffinity(0))
     # SciFact: search throughput and NDCG@10 of the index (tokenisation must not change it)
-    corpus, queries, qrels = scifact_rows(size["scifact_docs"])
-    texts, ids = [passage(r) for r in corpus], [r["_id"] for r in corpus]
+    corpus, queries, qrels = scifact(size["scifact_docs"])
+    texts, ids = corpus.passages(), corpus.ids
     top_k = min(1000, len(texts))  # bm25s refuses k > corpus (--smoke)
     sci = {"docs": len(texts), "queries": len(queries), "top_k": top_k}
     index = BM25Index(texts, doc_ids=ids)
@@ -367,7 +356,7 @@ def dense_encode_section(size: dict, repeats: int) -> dict:
         return {"harness": {"status": "missing", "error": str(e)}, "bare_forward": missing("model", e),
                 "speedup_vs_bare_forward": None}
     n = size["encode_texts"]  # quick: 256 (64 texts, one batch, left the ratio to noise)
-    texts = [passage(r) for r in scifact_rows(n)[0]]
+    texts = scifact(n)[0].passages()
     model = load_encoder(path, device="cpu")
     first = model[0]
     tok, bert = first.tokenizer, first.auto_model
@@ -483,8 +472,8 @@ def fresh_evaluate(repeats: int, tmp: Path) -> dict:
     from harness.bm25 import BM25Index
     from harness.runs import write_run
 
-    corpus, queries, _ = scifact_rows()
-    run = BM25Index([passage(r) for r in corpus], doc_ids=[r["_id"] for r in corpus]).search(queries, 1000)
+    corpus, queries, _ = scifact()
+    run = BM25Index(corpus.passages(), doc_ids=corpus.ids).search(queries, 1000)
     run_file = tmp / "scifact-bm25.trec"
     write_run(run_file, run, "bm25")
     harness_bin = Path(sys.executable).with_name("harness")
@@ -528,7 +517,6 @@ def training_section(size: dict, repeats: int, tmp: Path) -> dict:
     from tiny_models import build_tiny_bert_encoder  # the tests' tiny random BERT (no download needed)
 
     import datasets
-    from harness.datasets import Corpus
     from harness.gpl.data import RoundData
     from harness.gpl.labels import Space
     from harness.gpl.settings import GPLSettings
@@ -540,23 +528,18 @@ def training_section(size: dict, repeats: int, tmp: Path) -> dict:
     from transformers.trainer_callback import PrinterCallback
 
     steps, bs = size["train_steps"], size["train_batch"]
-    rows = scifact_rows(600)[0]
-    texts = [passage(r) for r in rows]
+    corpus = scifact(600)[0]
+    texts = corpus.passages()
     model_dir = tmp / "tiny-encoder"
     build_tiny_bert_encoder(model_dir, texts)
-    corpus = Corpus([r["_id"] for r in rows], [r.get("title", "") for r in rows], [r["text"] for r in rows])
     rng = np.random.default_rng(0)
     qids = [f"g{i}" for i in range(300)]
     queries = {q: " ".join(texts[i % len(texts)].split()[:8]) for i, q in enumerate(qids)}
-    tuples = np.stack([rng.integers(0, 300, steps * bs), rng.integers(0, len(rows), steps * bs),
-                       rng.integers(0, len(rows), steps * bs)], 1).astype(np.int64)
+    tuples = np.stack([rng.integers(0, 300, steps * bs), rng.integers(0, len(corpus), steps * bs),
+                       rng.integers(0, len(corpus), steps * bs)], 1).astype(np.int64)
     margin = rng.standard_normal(steps * bs).astype(np.float32)
-    settings = GPLSettings()
-    overrides = {"steps": steps, "batch_size": bs, "warmup_steps": 0, "checkpoint_every": steps, "max_seq_length": 64,
-                 "amp": "none"} if hasattr(settings, "amp") else {}
-    for key, value in overrides.items():
-        if hasattr(settings, key):
-            setattr(settings, key, value)
+    settings = GPLSettings(steps=steps, batch_size=bs, warmup_steps=0, checkpoint_every=steps, max_seq_length=64,
+                           amp="none")
     space = Space(qids, queries, corpus)
     counter = iter(range(10**6))
 
