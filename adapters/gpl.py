@@ -50,6 +50,7 @@ class GPLSystem:
         extra = {"work_dir": str(result.work_dir), "stages": result.stages, "qgen_dir": str(result.qgen_dir),
                  "n_generated_queries": result.n_queries, "queries_per_passage": result.queries_per_passage,
                  "n_training_passages": result.n_passages, "training_dataset": train_on.key,
+                 "query_stats": result.query_stats,
                  "timing": WorkDir(result.work_dir).timing(),
                  "retrieval_seconds": round(time.time() - t0, 3)}
         return SystemOutput(run=run, models=models, extra=extra)

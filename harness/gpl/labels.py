@@ -140,6 +140,29 @@ def score_pairs(teacher, space: Space, q: np.ndarray, d: np.ndarray, parts_dir: 
     return scores[inverse.reshape(-1)]
 
 
+def rescale_margins(margins: np.ndarray, new_min: float, new_max: float) -> np.ndarray:
+    """GPL's ``rescale_range`` (``gpl/toolkit/rescale.py``, ``rescale_fn``) over one file of margins.
+
+    With ``lo``/``hi`` the smallest and largest margin: a positive margin ``m`` becomes ``m * new_max / hi`` and a
+    non-positive one ``new_min + (m - lo) * -new_min / -lo`` (so 0 stays 0, ``hi`` goes to ``new_max`` and ``lo`` to
+    ``new_min``); when ``lo`` or ``hi`` is exactly 0, the plain min-max map of ``[lo, hi]`` onto
+    ``[new_min, new_max]``. Computed in float64, as GPL's Python floats.
+    """
+    m = np.asarray(margins, dtype=np.float64)
+    if not len(m):
+        return m
+    lo, hi = float(m.min()), float(m.max())
+    if lo == hi:
+        from ..errors import HarnessError
+
+        raise HarnessError(f"label_rescale: every pseudo-label margin equals {lo}; there is no range to rescale")
+    if lo == 0 or hi == 0:
+        return new_min + (m - lo) * (new_max - new_min) / (hi - lo)
+    positive = new_max * m / hi  # org_min = new_min = 0
+    non_positive = new_min + (m - lo) * (0.0 - new_min) / (0.0 - lo)  # org_max = new_max = 0
+    return np.where(m > 0, positive, non_positive)
+
+
 def label_tuples(teacher, space: Space, tuples: np.ndarray, parts_dir: Path, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """(T(q, pos), T(q, neg)) for every tuple."""
     if len(tuples) == 0:

@@ -20,12 +20,12 @@ from .data import RoundData
 from .labels import Space, write_round
 from .mining import combine, dense_mining_key, run_miner, sub_corpus, sub_corpus_fingerprint
 from .models import pick_device, resolve_model, source_fingerprint
-from .qgen import load_qgen, run_qgen, sample_passages
+from .qgen import format_query_stats, generator_key, load_qgen, query_stats, run_qgen, sample_passages
 from .settings import GPLSettings, cache_values, generation_plan
 from .stages import Stage, link_or_copy
 from .teacher import load_teacher
 from .training import TrainingJob, run_training
-from .workdir import Round, WorkDir
+from .workdir import GeneratedData, Round, WorkDir
 
 log = logging.getLogger("harness")
 
@@ -40,6 +40,7 @@ class PipelineResult:
     n_queries: int
     queries_per_passage: int
     n_passages: int
+    query_stats: dict
 
 
 def _teacher_spec(s: GPLSettings) -> dict:
@@ -87,10 +88,7 @@ def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -
     indices = sample_passages(len(corpus), n_pass, seed)
     qgen = Stage(root, "qgen", {
         "corpus": corpus_fp, "n_passages": n_pass, "queries_per_passage": qpp, "seed": seed,
-        "generator": s.generator, "generator_source": source_fingerprint(s.generator),
-        **({} if s.generator == "offline" else {"top_p": s.qgen_top_p, "top_k": s.qgen_top_k,
-                                                 "max_length": s.qgen_max_length,
-                                                 "max_input_length": s.qgen_max_input_length})})
+        **generator_key(s)})
     with qgen.lock():  # a stage is computed by one process; others wait and then read it
         if not qgen.done:
             log.info("generating %d queries per passage for %d passages with %s", qpp, n_pass, s.generator)
@@ -98,6 +96,13 @@ def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -
     queries, qrels = load_qgen(qgen.dir)
     train_corpus = sub_corpus(corpus, indices)
     train_corpus_fp = sub_corpus_fingerprint(corpus_fp, len(corpus), indices)
+    generated = GeneratedData(qgen.dir)
+    with qgen.lock():
+        qstats = generated.stats()
+        if qstats is None:  # how much the queries give their passages away (a stage cached before it was measured)
+            qstats = query_stats(queries, qrels, train_corpus, seed=seed)
+            generated.write_stats(qstats)
+    log.info("generated queries (%s): %s", s.generator, format_query_stats(qstats))
 
     # 2. hard negatives, one cached stage per miner
     miner_stages = []
@@ -144,6 +149,7 @@ def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -
     eval_from = s.eval_mode_from(remining.every if remining else 0)
     if eval_from is not None:  # student_dropout: only a setting that changes training enters the key
         train_inputs["eval_mode_from"] = eval_from
+    train_inputs.update(s.calibration_key())  # label_rescale, similarity_scale: only where not GPL's default
     if remining:
         train_inputs["remining"] = {
             **cache_values(s, "remine"), "score_function": remining.score_function,
@@ -167,7 +173,7 @@ def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -
                 "seed": seed, "stages": {"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
                 "n_training_passages": int(n_pass), "queries_per_passage": qpp, "n_queries": len(queries)})
             distributed.barrier()
-        job = TrainingJob(work=work, settings=s, round_data=RoundData(work, space, remine_every, s.batch_size),
+        job = TrainingJob(work=work, settings=s, round_data=RoundData(work, space, remine_every, s.batch_size, s.label_rescale),
                           seed=seed, device=device, remining=remining)
         if remining:
             from .remining import Reminer
@@ -184,7 +190,8 @@ def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -
             train.finish(final_loss=(work.log_rows() or [{}])[-1].get("loss"))
         return PipelineResult(work_dir=work.root, model_dir=model_dir,
                               stages={"qgen": qgen.key, "negatives": negs.key, "labels": labels.key, "train": train.key},
-                              qgen_dir=qgen.dir, n_queries=len(queries), queries_per_passage=qpp, n_passages=int(n_pass))
+                              qgen_dir=qgen.dir, n_queries=len(queries), queries_per_passage=qpp, n_passages=int(n_pass),
+                              query_stats=qstats)
 
 
 def evaluation_run(model, dataset: Dataset, s, top_k: int, cache_dir: Path | None) -> dict[str, dict[str, float]]:

@@ -22,7 +22,7 @@ from ..errors import HarnessError, error_summary
 from ..fileio import atomic_open, read_jsonl, stable_hash, write_jsonl
 from ..hub import gpl_model_hint, local_files_only
 from ..progress import progress_iter
-from .models import pick_device, resolve_model
+from .models import pick_device, resolve_model, source_fingerprint
 from .stages import Stage
 from .workdir import GeneratedData
 
@@ -103,7 +103,7 @@ class SpanGenerator:
     generator; it exists so the pipeline can be tried and tested without downloading a T5 model.
     """
 
-    name = "offline"
+    name = "offline-span"
 
     def __init__(self, max_words: int = 24, min_words: int = 4):
         self.max_words, self.min_words = max_words, min_words
@@ -138,11 +138,118 @@ class SpanGenerator:
         return out
 
 
+class KeyphraseGenerator:
+    """Offline pseudo-queries that read like keyword queries: key phrases of the passage, recombined.
+
+    YAKE (Campos et al., 2020; the ``yake`` package, statistical, no model weights) ranks the passage's key phrases
+    of up to ``max_ngram`` words; each query joins ``min_phrases``..``max_phrases`` of the top ``top`` phrases,
+    drawn without replacement with weights 1/rank, in the order drawn, a word repeated from an earlier phrase left
+    out. The result is a short query of salient terms rather than a copied sentence (measure it with
+    :func:`query_stats`). This is *not* the paper's T5 generator.
+    """
+
+    name = "offline-keyphrase"
+
+    def __init__(self, top: int = 10, max_ngram: int = 3, min_phrases: int = 2, max_phrases: int = 3,
+                 dedup: float = 0.6):
+        try:
+            import yake
+        except ImportError:
+            raise HarnessError("generator 'offline-keyphrase' needs the yake package: pip install -e \".[offline]\" "
+                               "(or pip install yake)") from None
+        self.extractor = yake.KeywordExtractor(lan="en", n=max_ngram, top=top, dedupLim=dedup)
+        self.min_phrases, self.max_phrases = min_phrases, max_phrases
+
+    def phrases(self, text: str) -> list[str]:
+        """The passage's key phrases, best first."""
+        return [kw for kw, _ in self.extractor.extract_keywords(text)] if text.strip() else []
+
+    def _query(self, phrases: list[str], rng: np.random.Generator) -> str:
+        w = 1.0 / np.arange(1, len(phrases) + 1)
+        m = min(len(phrases), int(rng.integers(self.min_phrases, self.max_phrases + 1)))
+        seen: set[str] = set()
+        words = []
+        for i in rng.choice(len(phrases), size=m, replace=False, p=w / w.sum()):
+            for word in phrases[i].split():
+                if word.lower() not in seen:
+                    seen.add(word.lower())
+                    words.append(word)
+        return " ".join(words)
+
+    def generate(self, passages: list[str], n: int, seed: int) -> list[list[str]]:
+        rng = np.random.default_rng(seed)
+        out = []
+        for text in passages:
+            phrases = self.phrases(text)
+            queries: list[str] = []
+            for _ in range(4 * n if phrases else 0):  # distinct queries; a passage with few phrases gets fewer
+                q = self._query(phrases, rng)
+                if q not in queries:
+                    queries.append(q)
+                if len(queries) == n:
+                    break
+            out.append(queries)
+        return out
+
+
+OFFLINE_GENERATORS = {"offline-span": SpanGenerator, "offline-keyphrase": KeyphraseGenerator}
+
+
+def generator_key(settings) -> dict:
+    """The part of the ``qgen`` stage's cache key that names the generator and what decides its output."""
+    name = settings.generator
+    if name == "offline-keyphrase":
+        from importlib.metadata import version
+
+        return {"generator": name, "yake": version("yake")}
+    if name in OFFLINE_GENERATORS:
+        return {"generator": name}
+    return {"generator": name, "generator_source": source_fingerprint(name), "top_p": settings.qgen_top_p,
+            "top_k": settings.qgen_top_k, "max_length": settings.qgen_max_length,
+            "max_input_length": settings.qgen_max_input_length}
+
+
 def load_generator(name: str, settings) -> QueryGenerator:
-    if name == "offline":
-        return SpanGenerator()
+    if name in OFFLINE_GENERATORS:
+        return OFFLINE_GENERATORS[name]()
     return Seq2SeqGenerator(name, settings.device, settings.qgen_top_p, settings.qgen_top_k, settings.qgen_max_length,
                             settings.qgen_max_input_length, settings.qgen_batch_size)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def query_stats(queries: dict[str, str], qrels, corpus: Corpus, sample: int = 2000, seed: int = 0) -> dict:
+    """How much a query gives its passage away: words per query, the share found verbatim (case and spacing
+    ignored) in one of its positives, and the share whose positive BM25 (the ``bm25`` system's Lucene BM25 over
+    ``corpus``) ranks first, on a seeded sample of at most ``sample`` queries. ``qrels``: query id -> positive ids
+    (a list, or BEIR's {doc id: grade}); queries without a positive in ``corpus`` are left out."""
+    from ..bm25 import BM25Index
+
+    index = corpus.index
+    pos = {q: [d for d in qrels.get(q, ()) if d in index] for q in queries}
+    qids = [q for q in queries if pos[q]]
+    if not qids:
+        return {"n_queries": 0, "words_per_query": None, "verbatim_in_positive": None, "bm25_rank1_positive": None,
+                "rank1_sample": 0}
+    words = float(np.mean([len(queries[q].split()) for q in qids]))
+    verbatim = float(np.mean([any(_norm(queries[q]) in _norm(doc_text(corpus, index[d])) for d in pos[q])
+                              for q in qids]))
+    pick = qids if len(qids) <= sample else [qids[i] for i in sorted(
+        np.random.default_rng(seed_for("query-stats", seed)).choice(len(qids), size=sample, replace=False))]
+    run = BM25Index.from_corpus(corpus).search({q: queries[q] for q in pick}, top_k=1, desc="Query statistics")
+    rank1 = float(np.mean([bool(run.get(q)) and next(iter(run[q])) in pos[q] for q in pick]))
+    return {"n_queries": len(qids), "words_per_query": round(words, 3), "verbatim_in_positive": round(verbatim, 4),
+            "bm25_rank1_positive": round(rank1, 4), "rank1_sample": len(pick)}
+
+
+def format_query_stats(stats: dict) -> str:
+    if not stats.get("n_queries"):
+        return "no queries with a positive"
+    return (f"{stats['words_per_query']:.1f} words per query, {100 * stats['verbatim_in_positive']:.1f}% verbatim in "
+            f"their passage, BM25 ranks the passage first for {100 * stats['bm25_rank1_positive']:.1f}% "
+            f"({stats['rank1_sample']} queries)")
 
 
 def dedup(queries: list[str]) -> list[str]:

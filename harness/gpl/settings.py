@@ -16,6 +16,8 @@ SCORE_FUNCTIONS = {"dot": "dot", "cos": "cos", "cos_sim": "cos", "cosine": "cos"
 
 
 ENCODE_PRECISIONS = ("auto", "fp32", "fp16")
+DECAY_PARAMS = ("no_bias_norm", "all")
+OFFLINE_GENERATOR_ALIASES = {"offline": "offline-span"}  # the span generator's older name
 STUDENT_DROPOUT = ("on", "off", "off_after_remine")
 EVAL_SELF_HITS = ("registry", "all")
 
@@ -113,7 +115,7 @@ class GPLSettings:
     max_seq_length: int = field(default=350, metadata={"cache_key": "train", "help": "student's max tokens"})
     score_function: str = field(default="dot", metadata={"cache_key": "train", "help": "student similarity in MarginMSE and retrieval: dot or cos"})
     # query generation
-    generator: str = field(default=PAPER["generator"], metadata={"help": "seq2seq query generator, or 'offline' (spans of the passage; not the paper's)"})
+    generator: str = field(default=PAPER["generator"], metadata={"help": "seq2seq query generator, or a model-free one (not the paper's): offline-keyphrase (YAKE key phrases of the passage recombined into short queries) or offline-span (sentences or word windows copied from the passage; older name: offline)"})
     queries_per_passage: int = field(default=3, metadata={"help": "queries per passage; -1 = GPL's automatic choice (about 250k queries in total)"})
     corpus_sample: int = field(default=-1, metadata={"help": "passages used for generation/mining: -1 = GPL's cap (ceil(max_generated_queries/3) if larger), 0 = all, n = a random n"})
     max_generated_queries: int = field(default=250_000, metadata={"help": "GPL's budget of generated queries used by the automatic choices"})
@@ -144,6 +146,9 @@ class GPLSettings:
     learning_rate: float = field(default=2e-5, metadata={"cache_key": "train"})
     warmup_steps: int = field(default=1000, metadata={"cache_key": "train"})
     weight_decay: float = field(default=0.01, metadata={"cache_key": "train"})
+    decay_params: str = field(default="no_bias_norm", metadata={"help": "parameters AdamW decays: no_bias_norm (sentence-transformers' fit, GPL: every weight but biases and LayerNorm) or all (the authors' R-GPL optimiser over every parameter)"})
+    label_rescale: list[float] = field(default_factory=list, metadata={"help": "GPL's rescale_range: NEW_MIN,NEW_MAX (e.g. -2,2 for a cosine student) maps each round's pseudo-label margins piecewise-linearly, 0 kept at 0, the largest to NEW_MAX and the smallest to NEW_MIN (gpl/toolkit/rescale.py); empty = raw margins"})
+    similarity_scale: float = field(default=1.0, metadata={"help": "GPL's MarginDistillationLoss scale: the student's similarities are multiplied by it before their margin is fitted to the label"})
     max_grad_norm: float = field(default=1.0, metadata={"cache_key": "train"})
     amp: str = field(default="auto", metadata={"cache_key": "train", "help": "training mixed precision: auto (fp16 on CUDA), fp16, bf16 or none"})
     student_dropout: str = field(default="on", metadata={"help": "on: the student trains in train mode (dropout) throughout; off: in eval mode from step 0 (the authors' R-GPL, whose step-0 evaluation encode() is never undone); off_after_remine: in eval mode from the first re-mine on"})
@@ -159,6 +164,10 @@ class GPLSettings:
                                           "cpu": OFFLINE}  # cpu: older name
 
     def validate(self) -> None:
+        self.generator = OFFLINE_GENERATOR_ALIASES.get(self.generator, self.generator)
+        if self.generator.startswith("offline") and self.generator not in ("offline-span", "offline-keyphrase"):
+            raise SettingsError(f"setting 'generator': '{self.generator}' is not an offline generator "
+                                f"(offline-keyphrase, offline-span) nor a model")
         self.score_function = norm_score_function(self.score_function, "score_function")
         self.teacher_score_function = norm_score_function(self.teacher_score_function, "teacher_score_function")
         self.miner_score_functions = [norm_score_function(s, "miner_score_functions") for s in self.miner_score_functions]
@@ -181,6 +190,13 @@ class GPLSettings:
                               ("eval_self_hits", EVAL_SELF_HITS)):
             if getattr(self, name) not in allowed:
                 raise SettingsError(f"setting '{name}': '{getattr(self, name)}' is not one of {', '.join(allowed)}")
+        if self.decay_params not in DECAY_PARAMS:
+            raise SettingsError(f"setting 'decay_params': '{self.decay_params}' is not one of {', '.join(DECAY_PARAMS)}")
+        if self.label_rescale and (len(self.label_rescale) != 2 or not self.label_rescale[0] < 0 < self.label_rescale[1]):
+            raise SettingsError(f"setting 'label_rescale': expected NEW_MIN,NEW_MAX with NEW_MIN < 0 < NEW_MAX "
+                                f"(GPL's -2,2 for a cosine student), got {','.join(map(str, self.label_rescale))}")
+        if not (math.isfinite(self.similarity_scale) and self.similarity_scale > 0):
+            raise SettingsError(f"setting 'similarity_scale': must be a positive number, got {self.similarity_scale}")
         if self.mining_extra_depth < 0:
             raise SettingsError("setting 'mining_extra_depth': must be 0 or positive")
         if self.queries_per_passage == 0 or self.queries_per_passage < -1:
@@ -211,6 +227,18 @@ class GPLSettings:
         if self.student_dropout == "off_after_remine" and remine_every:
             return remine_every
         return None
+
+    def calibration_key(self) -> dict:
+        """The training-key entries of the settings that change only training, present only where they differ
+        from GPL's defaults (so a run at the defaults keeps the key it had before they existed)."""
+        key: dict = {}
+        if self.label_rescale:
+            key["label_rescale"] = [float(x) for x in self.label_rescale]
+        if self.similarity_scale != 1.0:
+            key["similarity_scale"] = float(self.similarity_scale)
+        if self.decay_params != "no_bias_norm":
+            key["decay_params"] = self.decay_params
+        return key
 
     def remining(self) -> RemineSpec | None:
         """GPL never re-mines."""

@@ -50,6 +50,39 @@ class LinearWarmup:
         return ramp * decay
 
 
+class ScaledSimilarity:
+    """The student's pairwise similarity times ``scale`` (GPL's ``MarginDistillationLoss(scale=...)``)."""
+
+    def __init__(self, fn, scale: float = 1.0):
+        self.fn, self.scale = fn, float(scale)
+
+    def __call__(self, a, b):
+        s = self.fn(a, b)
+        return s * self.scale if self.scale != 1.0 else s
+
+
+def bounded_similarity(settings: GPLSettings, model) -> bool:
+    """Whether the student's training similarity is a cosine: ``score_function=cos``, or a model whose last module
+    normalises its embeddings (all-MiniLM-L6-v2), whose dot product is a cosine."""
+    if settings.score_function == "cos":
+        return True
+    modules = list(model.children()) if hasattr(model, "children") else []
+    return bool(modules) and type(modules[-1]).__name__ == "Normalize"
+
+
+def warn_calibration(settings: GPLSettings, model) -> None:
+    """GPL's two warnings (``gpl/train.py``, after pseudo labelling): a cosine student trained on unrescaled
+    margins, and rescaled margins for a dot-product student."""
+    bounded = bounded_similarity(settings, model)
+    if bounded and not settings.label_rescale and settings.similarity_scale == 1.0:
+        log.warning("the student's similarity is a cosine (margins within [-2, 2]) and the pseudo labels are not "
+                    "rescaled: GPL rescales them for cosine students (--set label_rescale=-2,2) or scale the "
+                    "similarity (--set similarity_scale=...)")
+    elif settings.label_rescale and not bounded:
+        log.warning("label_rescale with a dot-product student (GPL warns the same: rescaling is meant for cosine "
+                    "similarity)")
+
+
 def _step_collate(items: list[int]) -> dict:
     import torch
 
@@ -66,11 +99,17 @@ def _make_trainer_class():
         round_data: RoundData
         step_record: dict
         eval_mode_from: int | None = None  # settings.student_dropout: first step trained in eval mode
+        decay_all: bool = False  # settings.decay_params
 
         def compute_loss(self, model, inputs, *args, **kwargs):
             if self.eval_mode_from is not None and self.state.global_step >= self.eval_mode_from:
                 model.eval()  # no dropout, like the authors' student after encode() (docs/gpl.md, Fidelity)
             return super().compute_loss(model, inputs, *args, **kwargs)
+
+        def get_decay_parameter_names(self, model):
+            if self.decay_all:  # settings.decay_params=all: AdamW decays every parameter (the authors' optimiser)
+                return [name for name, _ in model.named_parameters()]
+            return super().get_decay_parameter_names(model)
 
         def get_train_dataloader(self):
             from torch.utils.data import DataLoader
@@ -310,8 +349,9 @@ def run_training(job: TrainingJob, student: str) -> Path:
         job.async_remining.wait_seconds = job.timing.get("remine_wait_seconds", 0.0)
 
     model = load_encoder(student, device=job.device, max_seq_length=s.max_seq_length)
-    similarity = pairwise_cos_sim if s.score_function == "cos" else pairwise_dot_score
-    loss = MarginMSELoss(model, similarity_fct=similarity)
+    warn_calibration(s, model)
+    loss = MarginMSELoss(model, similarity_fct=ScaledSimilarity(
+        pairwise_cos_sim if s.score_function == "cos" else pairwise_dot_score, s.similarity_scale))
     args = SentenceTransformerTrainingArguments(
         output_dir=str(work.checkpoints_dir), max_steps=s.steps,
         per_device_train_batch_size=s.batch_size // distributed.world_size(),
@@ -331,6 +371,7 @@ def run_training(job: TrainingJob, student: str) -> Path:
     _logs_off_stdout(trainer)
     trainer.round_data = job.round_data
     trainer.eval_mode_from = s.eval_mode_from(job.remine_every)
+    trainer.decay_all = s.decay_params == "all"
     trainer_ref["trainer"] = trainer
     try:
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)

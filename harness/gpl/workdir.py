@@ -223,6 +223,17 @@ class GeneratedData:
     def qrels_path(self) -> Path:
         return self.dir / "qgen-qrels" / "train.tsv"
 
+    @property
+    def stats_path(self) -> Path:
+        return self.dir / "query-stats.json"
+
+    def write_stats(self, stats: dict) -> None:
+        """:func:`harness.gpl.qgen.query_stats` of the generated queries."""
+        write_json(self.stats_path, stats)
+
+    def stats(self) -> dict | None:
+        return read_json(self.stats_path) if self.stats_path.is_file() else None
+
     def write_queries(self, queries: dict[str, str]) -> None:
         write_jsonl(self.queries_path, ({"_id": q, "text": t} for q, t in queries.items()))
 
