@@ -103,6 +103,18 @@ def _module_layout(model) -> dict:
     return {"modules": layout, "max_seq_length": model.max_seq_length}
 
 
+@contextlib.contextmanager
+def seq_length(model, max_seq_length: int | None):
+    """``model.max_seq_length`` set to ``max_seq_length`` inside the block (unchanged when None), restored after."""
+    before = model.max_seq_length
+    if max_seq_length:
+        model.max_seq_length = max_seq_length
+    try:
+        yield model
+    finally:
+        model.max_seq_length = before
+
+
 def model_fingerprint(model) -> str:
     """Hash of every parameter and buffer (bytes, dtype, shape) and the module layout; changes when weights change.
 

@@ -72,8 +72,8 @@ def test_calibration_settings_validate_and_enter_only_the_training_key():
 
     s = build("gpl", {"label_rescale": "-2,2", "similarity_scale": "4"})
     assert s.label_rescale == [-2.0, 2.0] and s.similarity_scale == 4.0
-    assert s.calibration_key() == {"label_rescale": [-2.0, 2.0], "similarity_scale": 4.0}
-    assert build("gpl", {}).calibration_key() == {}  # GPL's defaults leave the training key as it was
+    assert s.training_key_extras() == {"label_rescale": [-2.0, 2.0], "similarity_scale": 4.0}
+    assert build("gpl", {}).training_key_extras() == {}  # GPL's defaults leave the training key as it was
     for bad in ({"label_rescale": "2,-2"}, {"label_rescale": "1"}, {"label_rescale": "0,2"},
                 {"similarity_scale": "0"}, {"similarity_scale": "nan"}, {"decay_params": "some"}):
         with pytest.raises(SettingsError, match=next(iter(bad))):

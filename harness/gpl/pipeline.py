@@ -149,7 +149,7 @@ def run_pipeline(dataset: Dataset, s: GPLSettings, cache_dir: Path, seed: int) -
     eval_from = s.eval_mode_from(remining.every if remining else 0)
     if eval_from is not None:  # student_dropout: only a setting that changes training enters the key
         train_inputs["eval_mode_from"] = eval_from
-    train_inputs.update(s.calibration_key())  # label_rescale, similarity_scale: only where not GPL's default
+    train_inputs.update(s.training_key_extras())  # label_rescale, similarity_scale: only where not GPL's default
     if remining:
         train_inputs["remining"] = {
             **cache_values(s, "remine"), "score_function": remining.score_function,

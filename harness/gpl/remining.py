@@ -78,21 +78,22 @@ class Reminer:
                    snapshot_fingerprint: str | None = None) -> dict | None:
         """Mine with ``model`` (the weights of ``snapshot_step``) and write the round of ``step``; reuse a round
         already mined with these weights. Every rank calls it under DDP; rank 0 writes, the others wait."""
-        from ..dense import model_fingerprint
+        from ..dense import model_fingerprint, seq_length
         from . import distributed
 
         s, spec = self.settings, self.spec
         rnd = self.work.round(step)
-        fingerprint = model_fingerprint(model)
-        done = rnd.manifest()
-        if distributed.broadcast(done is not None and done.get("checkpoint_fingerprint") == fingerprint):
-            log.info("round %d: already mined with these weights, reused", step)
-            return done
-        t0 = time.time()
-        queries = {q: self.space.queries[q] for q in self.qrels}
-        mined = distributed.mine_dense(model, self.train_corpus, queries, self.qrels, spec.top_k,
-                                       spec.score_function, s.encode_batch_size,
-                                       extra_depth=s.mining_extra_depth, precision=s.encode_precision)
+        with seq_length(model, s.max_seq_length):  # the retrieval length, also when training truncates shorter
+            fingerprint = model_fingerprint(model)
+            done = rnd.manifest()
+            if distributed.broadcast(done is not None and done.get("checkpoint_fingerprint") == fingerprint):
+                log.info("round %d: already mined with these weights, reused", step)
+                return done
+            t0 = time.time()
+            queries = {q: self.space.queries[q] for q in self.qrels}
+            mined = distributed.mine_dense(model, self.train_corpus, queries, self.qrels, spec.top_k,
+                                           spec.score_function, s.encode_batch_size,
+                                           extra_depth=s.mining_extra_depth, precision=s.encode_precision)
         mine_seconds = time.time() - t0
         m = None
         if distributed.is_main():

@@ -71,6 +71,9 @@ PAPER_RGPL = {
     "amp": "fp16",  # trainer.yaml amp_training: True (lightning.py:195-204)
     "student_dropout": "off",  # encode() of the step-0 evaluation leaves eval mode (lightning.py:160-164)
     "remine_every": 30_000,  # the paper's k (trainer.yaml has 25000)
+    "qgen_top_p": 1.0,  # QueryGenerator.py passes temperature=1, which takes BEIR 2.0.0's QGenModel.generate down its
+    # temperature branch, which passes no top_p: top-k 25 sampling only
+    "decay_params": "all",  # lightning.py:252: AdamW(self.bi_retriver.parameters(), weight_decay=0.01), no groups
 }
 
 # GPL and R-GPL on identical data and procedure (GPL's pipeline, as in PAPER): only re-mining differs.
@@ -112,7 +115,8 @@ class GPLSettings:
 
     # student
     student: str = field(default=PAPER["student"], metadata={"cache_key": "train", "help": "model adapted (hub name, local path or local:all-MiniLM-L6-v2)"})
-    max_seq_length: int = field(default=350, metadata={"cache_key": "train", "help": "student's max tokens"})
+    max_seq_length: int = field(default=350, metadata={"cache_key": "train", "help": "student's max tokens (mining, re-mining, retrieval; training too unless train_max_seq_length is set)"})
+    train_max_seq_length: int = field(default=0, metadata={"help": "student's max tokens in the training steps only (0 = max_seq_length, as GPL); a shorter cut makes CPU training cheaper"})
     score_function: str = field(default="dot", metadata={"cache_key": "train", "help": "student similarity in MarginMSE and retrieval: dot or cos"})
     # query generation
     generator: str = field(default=PAPER["generator"], metadata={"help": "seq2seq query generator, or a model-free one (not the paper's): offline-keyphrase (YAKE key phrases of the passage recombined into short queries) or offline-span (sentences or word windows copied from the passage; older name: offline)"})
@@ -207,6 +211,8 @@ class GPLSettings:
                      "qgen_max_length", "teacher_max_seq_length", "max_seq_length", "keep_checkpoints"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"setting '{name}': must be positive, got {getattr(self, name)}")
+        if self.train_max_seq_length < 0:
+            raise SettingsError("setting 'train_max_seq_length': must be 0 (= max_seq_length) or positive")
         if self.num_threads < 0:
             raise SettingsError("setting 'num_threads': must be >= 0")
         if self.warmup_steps < 0:
@@ -228,9 +234,10 @@ class GPLSettings:
             return remine_every
         return None
 
-    def calibration_key(self) -> dict:
-        """The training-key entries of the settings that change only training, present only where they differ
-        from GPL's defaults (so a run at the defaults keeps the key it had before they existed)."""
+    def training_key_extras(self) -> dict:
+        """The training-key entries of the settings that change only training (label_rescale, similarity_scale,
+        decay_params, train_max_seq_length), present only where they differ from GPL's behaviour (so a run at the
+        defaults keeps the key it had before they existed)."""
         key: dict = {}
         if self.label_rescale:
             key["label_rescale"] = [float(x) for x in self.label_rescale]
@@ -238,6 +245,8 @@ class GPLSettings:
             key["similarity_scale"] = float(self.similarity_scale)
         if self.decay_params != "no_bias_norm":
             key["decay_params"] = self.decay_params
+        if self.train_max_seq_length and self.train_max_seq_length != self.max_seq_length:
+            key["train_max_seq_length"] = self.train_max_seq_length
         return key
 
     def remining(self) -> RemineSpec | None:

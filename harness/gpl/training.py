@@ -348,7 +348,7 @@ def run_training(job: TrainingJob, student: str) -> Path:
     if job.async_remining is not None:
         job.async_remining.wait_seconds = job.timing.get("remine_wait_seconds", 0.0)
 
-    model = load_encoder(student, device=job.device, max_seq_length=s.max_seq_length)
+    model = load_encoder(student, device=job.device, max_seq_length=s.train_max_seq_length or s.max_seq_length)
     warn_calibration(s, model)
     loss = MarginMSELoss(model, similarity_fct=ScaledSimilarity(
         pairwise_cos_sim if s.score_function == "cos" else pairwise_dot_score, s.similarity_scale))
@@ -385,6 +385,7 @@ def run_training(job: TrainingJob, student: str) -> Path:
     tmp = work.root / ".model.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
+    trainer.model.max_seq_length = s.max_seq_length  # the retrieval length (train_max_seq_length only trains)
     trainer.model.save(str(tmp))
     if final.exists():
         shutil.rmtree(final)
