@@ -226,3 +226,22 @@ def test_the_run_records_and_prints_the_query_statistics(world, tmp_path, caplog
     st = res.query_stats
     assert st["n_queries"] > 0 and 0 <= st["verbatim_in_positive"] <= 1 and not math.isnan(st["words_per_query"])
     assert any("words per query" in r.getMessage() for r in caplog.records)
+
+
+def test_train_max_seq_length_cuts_training_only(world, tmp_path):
+    """Training steps see train_max_seq_length tokens; re-mining, the saved model and retrieval keep max_seq_length."""
+    from harness.dense import load_encoder, model_fingerprint
+    from harness.gpl.pipeline import run_pipeline
+    from harness.gpl.workdir import WorkDir
+
+    ds = load(world)
+    common = dict(steps=8, checkpoint_every=4, remine_every=4, max_seq_length=64)
+    full = run_pipeline(ds, build("rgpl", base_sets(world, **common)), tmp_path / "c", seed=1)
+    short = run_pipeline(ds, build("rgpl", base_sets(world, train_max_seq_length=16, **common)), tmp_path / "c", seed=1)
+    assert short.stages["labels"] == full.stages["labels"] and short.stages["train"] != full.stages["train"]
+    assert read_log(short.work_dir)[0]["loss"] != read_log(full.work_dir)[0]["loss"]
+    assert load_encoder(str(short.model_dir), device="cpu").max_seq_length == 64
+    work = WorkDir(short.work_dir)
+    at4 = load_encoder(str(work.checkpoint_model(4)), device="cpu", max_seq_length=64)
+    assert work.round(4).manifest()["checkpoint_fingerprint"] == model_fingerprint(at4)  # re-mined at length 64
+    assert build("gpl", {"train_max_seq_length": "350"}).training_key_extras() == {}  # = max_seq_length: GPL's

@@ -18,7 +18,8 @@ from harness.systems import build_settings
 
 REPO = Path(__file__).resolve().parents[1]
 FIDELITY_SETTINGS = ("corpus_sample", "encode_precision", "amp", "student_dropout", "mining_extra_depth",
-                     "eval_self_hits", "remine_every")
+                     "eval_self_hits", "remine_every", "qgen_top_p", "decay_params", "label_rescale",
+                     "similarity_scale")
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +54,11 @@ def test_paper_preset_is_gpls_pipeline_for_gpl_and_the_authors_code_for_rgpl():
               "max_grad_norm", "remine_top_k")
     assert {k: getattr(gpl, k, None) for k in shared[:-1]} == {k: getattr(rgpl, k) for k in shared[:-1]}
     assert rgpl.remine_top_k == 50 and rgpl.remine_function() == "dot"  # lightning.py:342 re-mines with SCORE.DOT
+    # the authors sampled queries with top-k 25 only (temperature=1 takes BEIR's branch without top_p) and decayed
+    # every parameter (one AdamW group); GPL: top-p 0.95 and sentence-transformers' no-decay group
+    assert (rgpl.qgen_top_p, rgpl.qgen_top_k, rgpl.decay_params) == (1.0, 25, "all")
+    assert (gpl.qgen_top_p, gpl.qgen_top_k, gpl.decay_params) == (0.95, 25, "no_bias_norm")
+    assert not gpl.label_rescale and gpl.similarity_scale == 1.0  # GPL's README example: dot, no rescaling
     # the harness's defaults stay as they were: presets only
     d = GPLSettings()
     assert (d.encode_precision, d.mining_extra_depth, d.student_dropout, d.eval_self_hits) == ("auto", 0, "on", "registry")
@@ -241,3 +247,26 @@ def test_student_dropout_and_the_stage_keys_of_each_setting(world, tmp_path, mon
     deep = WorkDir(rg_deep.work_dir).round(2).negatives()
     assert all(len(v.neg["student"]) == 50 for v in deep.values())  # top 51 cut to 50
     assert any(len(v.neg["student"]) == 49 for v in shallow.values())  # top 50 minus the positive
+
+
+def test_decay_params_all_decays_layernorm_and_biases_too(world, tmp_path):
+    """One AdamW step from the same weights: with decay_params=all a LayerNorm weight w0 also shrinks by lr*wd*w0
+    (torch's AdamW multiplies by 1 - lr*wd before the update); with GPL's groups it does not."""
+    from harness.dense import load_encoder
+    from harness.gpl.pipeline import run_pipeline
+
+    lr, wd = 1e-3, 0.5
+    models = {}
+    for groups in ("no_bias_norm", "all"):
+        s = build("gpl", base_sets(world, steps=1, checkpoint_every=1, warmup_steps=0, learning_rate=lr,
+                                   weight_decay=wd, decay_params=groups))
+        res = run_pipeline(load(world), s, tmp_path / "cache", seed=1)
+        models[groups] = dict(load_encoder(str(res.model_dir), device="cpu").named_parameters())
+    w0 = dict(load_encoder(world["student"], device="cpu").named_parameters())
+    ln = next(n for n in w0 if "LayerNorm.weight" in n)
+    bias = next(n for n in w0 if n.endswith("dense.bias"))
+    weight = next(n for n in w0 if n.endswith("dense.weight"))
+    for name in (ln, bias):
+        diff = (models["no_bias_norm"][name] - models["all"][name]).detach()
+        assert torch.allclose(diff, lr * wd * w0[name].detach(), atol=1e-7), name
+    assert torch.equal(models["no_bias_norm"][weight], models["all"][weight])  # decayed in both
