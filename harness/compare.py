@@ -215,7 +215,7 @@ def correct_across(reports: Sequence[Report], family: str | None = None) -> int:
         raise HarnessError(f"one family needs one correction, got {', '.join(sorted(methods))}")
     apply_correction(tests, methods.pop() if methods else "none")
     for rep in reports:
-        rep.family = family or f"the {len(tests)} tests of the page (datasets x tested pairs)"
+        rep.family = family or f"the page's {len(tests)} tests, every tested pair on every dataset"
     return len(tests)
 
 

@@ -268,6 +268,22 @@ def markdown_cell(cell: Cell) -> str:
     return out + (f"<sup>{markdown_escape(cell.marker)}</sup>" if cell.marker else "")
 
 
+def html_cell(cell: Cell):
+    """A cell as (escaped) HTML: bold, superscript difference and star, footnote mark (the leaderboard site)."""
+    from markupsafe import Markup, escape
+
+    if cell.label is not None:
+        out = escape(cell.label)
+    elif cell.value is None:
+        out = Markup("–")
+    else:
+        out = Markup("<strong>%s</strong>") % cell.text if cell.bold else escape(cell.text)
+        sup = cell.delta_text + ("*" if cell.star else "")
+        if sup:
+            out += Markup("<sup>%s</sup>") % sup
+    return out + (Markup('<sup class="mark">%s</sup>') % cell.marker if cell.marker else "")
+
+
 def _env(fmt: str):
     import jinja2
 
