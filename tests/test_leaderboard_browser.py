@@ -14,54 +14,25 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 
 import pytest
 
 from conftest import REPO, run_cli
 
 RUNS = REPO / "leaderboards" / "results" / "offline-scifact" / "runs"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-# chromium as root needs --no-sandbox; the others keep it from calling Google's services (no network here)
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--window-size=1400,1000")
-
-
-def _missing() -> str:
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        return "chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[test]')"
-    return ""
 
 
 @pytest.fixture(scope="module")
 def browser():
-    why = _missing()
+    from harness.leaderboard.browser import chromium, missing
+
+    why = missing()
     if why:
         if os.environ.get("HARNESS_REQUIRE_BROWSER", "").strip() not in ("", "0"):
             pytest.fail(why + "; HARNESS_REQUIRE_BROWSER is set")
         pytest.skip(why)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="harness-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)  # no selenium-manager download
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium(network_log=True) as driver:
+        yield driver
 
 
 @pytest.fixture(scope="module")

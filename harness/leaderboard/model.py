@@ -121,7 +121,7 @@ def build_model(opts: SiteOptions) -> tuple[dict[str, Any], list[Report]]:
     family_size = correct_across(reports)
     datasets = [_dataset_page(rep, row.info, opts, displays) for rep in reports for row in rep.rows]
     by_key = {(d["suite"], d["name"]): d for d in datasets}
-    suites = [_suite(rep, displays, by_key) for rep in reports]
+    suites = [_suite(rep, displays, by_key, datasets) for rep in reports]
     s = opts.settings
     model = {
         "title": opts.title,
@@ -156,8 +156,14 @@ def _mark(report: Report, row, system: str, displays: dict[str, str]) -> list[di
     return out
 
 
-def _suite(report: Report, displays: dict[str, str], pages: dict) -> dict:
-    """The main table of a suite, turned so that systems are rows and datasets (and averages) columns."""
+def _suite(report: Report, displays: dict[str, str], pages: dict, datasets: list[dict]) -> dict:
+    """The main table of a suite, turned so that systems are rows and datasets (and averages) columns; each system
+    says what it ran (from its manifests: ``RunProvenance.describe``)."""
+    ran = {}
+    for d in datasets:
+        for p in d["provenance"] if d["suite"] == report.suite else []:
+            for part in p["parts"]:
+                ran.setdefault(p["system"], []).append(part["described"])
     s = get_suite(report.suite)
     table: Table = table_from_report(report, displays=displays)
     by_name = {r.info.name: r for r in report.rows}
@@ -175,7 +181,7 @@ def _suite(report: Report, displays: dict[str, str], pages: dict) -> dict:
             cells.append({"text": cell.text, "value": cell.value, "bold": cell.bold,
                           "marks": _mark(report, rep_row, c.key, displays) if rep_row else [],
                           "prov": f"prov-{report.suite}-{slug(r.key)}-{slug(c.key)}" if rep_row and cell.value is not None else ""})
-        rows.append({"name": c.key, "display": c.display, "cells": cells,
+        rows.append({"name": c.key, "display": c.display, "cells": cells, "ran": list(dict.fromkeys(ran.get(c.key, []))),
                      "mean_rank": ranks.get(c.key), "mean_rank_text": f"{ranks[c.key]:.2f}" if c.key in ranks else "–"})
     pairs = []
     for a, b in report.pairs:
