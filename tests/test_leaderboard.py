@@ -180,3 +180,18 @@ def test_pairs_and_copied_runs(runs_world, tmp_path):
     assert (site / "runs" / "beir" / "scifact" / "gpl.trec").read_bytes() == (runs / "beir" / "scifact" / "gpl.trec").read_bytes()
     page = (site / "datasets" / "beir-scifact.html").read_text()
     assert 'href="../runs/beir/scifact/gpl.trec"' in page and "no correction" in (site / "index.html").read_text()
+
+
+def test_browser_tests_skip_or_fail_by_the_environment(monkeypatch):
+    """Without chromium the browser tests skip with the reason; HARNESS_REQUIRE_BROWSER=1 (CI) makes that a failure."""
+    import test_leaderboard_browser as tb
+    from harness.leaderboard import browser
+
+    monkeypatch.setenv("PATH", "")
+    assert "chromium and chromedriver are not installed" in browser.missing()
+    monkeypatch.delenv("HARNESS_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium chromium-driver"):
+        next(tb.browser.__wrapped__())
+    monkeypatch.setenv("HARNESS_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="HARNESS_REQUIRE_BROWSER is set"):
+        next(tb.browser.__wrapped__())

@@ -167,3 +167,36 @@ def test_reproduction_view_shows_the_papers_scifact_beside_ours(browser, site, s
     mark = mine.find_element(By.CSS_SELECTOR, "sup.mark").text  # the paper does not say which BM25 it ran
     notes = browser.find_element(By.CSS_SELECTOR, "#table1 ul.footnotes").text
     assert f"{mark} BM25, ours on SciFact (setting not known)" in notes
+
+
+def test_suite_filter_and_group_toggle_on_a_two_suite_site(browser, tmp_path):
+    """BEIR and LoTTE on one page: the suite menu shows one suite's section, a group box hides its columns."""
+    import random
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from harness.runs import write_run
+    from test_leaderboard import _tiny_lotte
+    from test_tables import _system_run, _tiny_beir
+
+    rng = random.Random(2)
+    data, runs = tmp_path / "data", tmp_path / "runs"
+    for suite, ds, case in (("beir", "scifact", _tiny_beir(data, "scifact", 30, rng)),
+                            ("lotte", "lifestyle.search", _tiny_lotte(data, rng))):
+        for name, quality in (("gpl", 0.3), ("rgpl", 0.6)):
+            write_run(runs / suite / ds / f"{name}.trec", _system_run(case, quality, rng), tag=name)
+    r = run_cli("leaderboard", "--runs", str(runs), "--data-dir", str(data), "--out", str(tmp_path / "site"),
+                "--n-boot", "100")
+    assert r.returncode == 0, r.stderr
+    _open(browser, tmp_path / "site" / "index.html")
+    beir, lotte = (browser.find_element(By.ID, f"suite-{s}") for s in ("beir", "lotte"))
+    assert beir.is_displayed() and lotte.is_displayed()
+    Select(browser.find_element(By.CSS_SELECTOR, "select[data-suite-filter]")).select_by_value("lotte")
+    assert lotte.is_displayed() and not beir.is_displayed()
+    box = browser.find_element(By.CSS_SELECTOR, 'input[data-group-toggle="lotte"][value="Search"]')
+    cells = browser.find_elements(By.CSS_SELECTOR, '#main-lotte td[data-group="Search"]')
+    assert cells and all(c.is_displayed() for c in cells)
+    box.click()
+    assert not any(c.is_displayed() for c in cells)
+    assert not browser.find_element(By.CSS_SELECTOR, '#main-lotte th[data-group-head="Search"]').is_displayed()
