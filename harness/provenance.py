@@ -155,14 +155,26 @@ class RunProvenance:
     def settings(self) -> dict:
         return self._need().get("settings", {})
 
+    def installed(self) -> bool:
+        """Whether the run's system can be loaded here (a plug-in's may not be): without it presets are unknown."""
+        try:
+            _system_class(self.system)
+        except HarnessError:
+            return False
+        return True
+
     def origin(self) -> tuple[str | None, dict[str, Any]]:
-        """(closest preset, overrides) of the recorded settings."""
+        """(closest preset, overrides) of the recorded settings; (None, all of them) for a system not installed."""
+        if not self.installed():
+            return None, dict(self.settings)
         return closest_preset(self.system, self.settings)
 
     def describe(self) -> str:
         """What ran, as a short setting: ``base --preset offline --set model=/tmp/m`` (result-changing overrides)."""
         if self.manifest is None:
             return "unknown (no manifest)"
+        if not self.installed():
+            return f"{self.system} (not installed here: its presets are not known)"
         preset, over = self.origin()
         runtime = runtime_settings(self.system)
         sets = [f"--set {k}={shlex.quote(as_arg(v))}" for k, v in over.items() if k not in runtime]
@@ -170,7 +182,7 @@ class RunProvenance:
 
     def unrecorded(self) -> list[str]:
         """Settings the system has today that the manifest does not record (the run predates them)."""
-        if self.manifest is None:
+        if self.manifest is None or not self.installed():
             return []
         return [k for k in resolve(self.system) if k not in self.settings]
 
@@ -207,6 +219,8 @@ class RunProvenance:
             return Verdict("unknown", f"no manifest beside {self.path.name}: what ran is not known")
         if self.system != setting.system:
             return Verdict("different", f"ran system '{self.system}' ({self.describe()}), not {setting.command()}")
+        if not self.installed():
+            return Verdict("unknown", f"system '{self.system}' is not installed here: its settings cannot be compared")
         diffs = differences(self.system, self.settings, setting.resolved())
         if not diffs:
             return Verdict("same", "")

@@ -36,12 +36,16 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import DataError, HarnessError
 from .registry import get_suite
 from .stats import TestSettings
 from .tables import (BOLD_RULES, Cell, Column, Row, Section, Table, average_cell, average_rows, leaderboards_dir,
                      legend, ordered_groups)
+
+if TYPE_CHECKING:
+    from .provenance import Setting
 
 _SUPERSCRIPT = re.compile(r"^[+-]\d+(\.\d+)?$")
 
@@ -332,9 +336,9 @@ def reproduction_table(pt: PublishedTable, runs_dir: str | Path, data_dir: str |
         counts = {s: sum(v.status == s for v in verdicts.values()) for s in ("same", "different", "unknown")}
         table.verdicts = counts
         parts.append(f"Like for like: {counts['same']} of our {len(verdicts)} cells ran the paper's setting of their "
-                     f"column (same system, preset and result-changing settings, from the run's manifest); "
-                     + (f"a letter after ours, diff or agree marks a run with other settings or an unknown setting, "
-                        f"and its note says what ran, so that difference is not a reproduction gap."
+                     "column (same system, preset and result-changing settings, from the run's manifest); "
+                     + ("a letter after ours, diff or agree marks a run with other settings or an unknown setting, "
+                        "and its note says what ran: its difference to the paper does not measure a reproduction."
                         if marks else "no cell is marked."))
         for (k, status, text), letter in marks.items():
             what = "other settings" if status == "different" else "setting not known"

@@ -130,3 +130,12 @@ def test_standalone_table2_compiles_as_table_2(tmp_path):
     subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tmp_path,
                    capture_output=True, timeout=120, check=True)
     assert r"\newlabel{tab:rgpl2025-lotte}{{2}" in (tmp_path / "t2.aux").read_text()  # LaTeX prints "Table 2:"
+
+
+def test_provenance_of_a_run_whose_system_is_not_installed(tmp_path):
+    rp = RunProvenance(tmp_path / "x.trec", {"system": "nosuch", "name": "nosuch", "settings": {"alpha": 0.5, "k": 3},
+                                             "seed": 42, "top_k": 1000})
+    assert rp.describe() == "nosuch (not installed here: its presets are not known)"
+    assert rp.command("beir", "scifact") == ("harness run --system nosuch --datasets scifact --set alpha=0.5 --set k=3 "
+                                             "--data-dir DATA --out runs")
+    assert rp.against(Setting("nosuch", "paper")).status == "unknown"

@@ -7,6 +7,7 @@ flags a machine without network and a root user need.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -28,9 +29,7 @@ def missing() -> str:
     chromium, driver = find()
     if chromium is None or driver is None:
         return "chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("selenium") is None:
         return "selenium is not installed (pip install -e '.[test]')"
     return ""
 

@@ -9,7 +9,6 @@ and every cell's provenance from ``harness.provenance``. Nothing here evaluates 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -24,8 +23,6 @@ from ..registry import SUITE_NAMES, DatasetInfo, get_suite
 from ..runs import run_path
 from ..stats import TestSettings
 from ..tables import Table, table_from_report
-
-log = logging.getLogger("harness")
 
 Pair = tuple[str, str]
 TOP_K = 10  # documents shown per system for a chosen query
