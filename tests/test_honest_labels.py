@@ -12,7 +12,6 @@ import subprocess
 import pytest
 
 from conftest import REPO, run_cli
-from harness.provenance import RunProvenance, Setting, closest_preset, resolve
 from harness.published import load_published, reproduction_table
 from harness.runs import Manifest, write_manifest, write_run
 from harness.stats import TestSettings
@@ -27,6 +26,13 @@ def _manifest(trec, system: str, name: str, settings: dict) -> None:
                                   n_queries=40, models={}, extra={}))
 
 
+def _settings(system: str, preset: str, sets: dict | None = None) -> dict:
+    """What ``harness run --system SYSTEM --preset PRESET --set ...`` records as its settings."""
+    from harness.systems import build_settings, get_system_class, settings_dict
+
+    return settings_dict(build_settings(get_system_class(system).Settings, sets or {}, preset))
+
+
 @pytest.fixture
 def repro_runs(tmp_path):
     """SciFact-named tiny data; gpl ran the paper's preset (device changed: a runtime setting), rgpl the offline
@@ -36,8 +42,8 @@ def repro_runs(tmp_path):
     case = _tiny_beir(data, "scifact", 40, rng)
     for name, quality in {"base": 0.2, "gpl": 0.3, "rgpl": 0.6}.items():
         write_run(runs / "beir" / "scifact" / f"{name}.trec", _system_run(case, quality, rng), tag=name)
-    _manifest(runs / "beir" / "scifact" / "gpl.trec", "gpl", "gpl", resolve("gpl", "paper", {"device": "cpu"}))
-    _manifest(runs / "beir" / "scifact" / "rgpl.trec", "rgpl", "rgpl", resolve("rgpl", "offline"))
+    _manifest(runs / "beir" / "scifact" / "gpl.trec", "gpl", "gpl", _settings("gpl", "paper", {"device": "cpu"}))
+    _manifest(runs / "beir" / "scifact" / "rgpl.trec", "rgpl", "rgpl", _settings("rgpl", "offline"))
     return data, runs
 
 
@@ -50,7 +56,7 @@ def test_reproduction_marks_cells_whose_run_is_not_the_papers_setting(repro_runs
     rgpl, base = sf["rgpl:ours"].marker, sf["base:ours"].marker
     assert rgpl and base and rgpl != base and sf["rgpl:diff"].marker == rgpl
     assert "rgpl --preset offline" in notes[rgpl] and "not rgpl --preset paper" in notes[rgpl]
-    assert f"student={resolve('rgpl', 'offline')['student']}" in notes[rgpl]  # which model it was
+    assert f"student={_settings('rgpl', 'offline')['student']}" in notes[rgpl]  # which model it was
     assert "no manifest" in notes[base]
     assert sf["rgpl:agree"].marker == rgpl  # the verdict compares a paper GPL with an offline R-GPL
     assert t.verdicts == {"same": 1, "different": 1, "unknown": 1}
@@ -86,6 +92,8 @@ def test_committed_offline_base_is_labelled_with_its_model(shared_data):
 
 
 def test_closest_preset_and_command_recreate_the_recorded_settings():
+    from harness.provenance import RunProvenance, Setting, closest_preset, resolve
+
     settings = resolve("rgpl", "offline", {"student": "/models/m", "remine_every": "100", "device": "cpu"})
     preset, over = closest_preset("rgpl", settings)
     assert preset == "offline" and over == {"student": "/models/m", "remine_every": 100, "device": "cpu"}
@@ -109,12 +117,16 @@ def _paper_number(raw: dict) -> str:
     return re.search(r"Table (\d+)$", raw["title"]).group(1)
 
 
-def test_standalone_published_tables_carry_the_papers_number_and_captions_do_not_refer_to_themselves():
+def test_standalone_published_tables_carry_the_papers_number():
+    for pt in load_published("rgpl2025").tables:
+        latex = pt.to_table().to_latex(standalone=True)
+        assert rf"\renewcommand{{\thetable}}{{{_paper_number(pt.raw)}}}" in latex.split(r"\caption")[0]
+        assert r"\renewcommand" not in pt.to_table().to_latex()  # a fragment inside a paper takes the paper's count
+
+
+def test_published_captions_do_not_refer_to_themselves():
     for pt in load_published("rgpl2025").tables:
         number = _paper_number(pt.raw)
-        latex = pt.to_table().to_latex(standalone=True)
-        assert rf"\renewcommand{{\thetable}}{{{number}}}" in latex.split(r"\caption")[0]
-        assert r"\renewcommand" not in pt.to_table().to_latex()  # a fragment inside a paper takes the paper's count
         # "Table N" in a caption: the source statement ("From Table 2 of ...") or the paper's other table, said so
         for m in re.finditer(r"Table (\d+)", pt.raw["caption"]):
             before, after = pt.raw["caption"][:m.start()], pt.raw["caption"][m.end():]
@@ -133,6 +145,8 @@ def test_standalone_table2_compiles_as_table_2(tmp_path):
 
 
 def test_provenance_of_a_run_whose_system_is_not_installed(tmp_path):
+    from harness.provenance import RunProvenance, Setting
+
     rp = RunProvenance(tmp_path / "x.trec", {"system": "nosuch", "name": "nosuch", "settings": {"alpha": 0.5, "k": 3},
                                              "seed": 42, "top_k": 1000})
     assert rp.describe() == "nosuch (not installed here: its presets are not known)"
