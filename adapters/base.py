@@ -41,6 +41,8 @@ class BaseSettings:
     cache_embeddings: bool = field(default=True, metadata={"help": "keep corpus embeddings in the cache folder"})
 
     PRESETS: ClassVar[dict[str, dict]] = {
+        # the paper's Base column: GPL's starting checkpoint as GPL evaluates it ("gpl" is the older name)
+        "paper": {"model": DEFAULT_MODEL, "score_function": "dot", "max_seq_length": 350},
         "gpl": {"model": DEFAULT_MODEL, "score_function": "dot", "max_seq_length": 350},
         "cpu": {"model": _minilm_path() or "sentence-transformers/all-MiniLM-L6-v2", "score_function": "cos",
                 "batch_size": 32, "device": "cpu"},
@@ -48,6 +50,10 @@ class BaseSettings:
         "offline": {"model": _minilm_path() or "sentence-transformers/all-MiniLM-L6-v2", "score_function": "cos",
                     "batch_size": 32, "max_seq_length": 256},
     }
+    # settings that change speed or where it runs, not the results (harness.provenance leaves them out when it
+    # compares a run with a preset)
+    RUNTIME_SETTINGS: ClassVar[tuple[str, ...]] = ("batch_size", "corpus_chunk_size", "device", "num_threads",
+                                                   "cache_embeddings")
 
     def validate(self) -> None:
         if self.score_function not in ("dot", "cos"):

@@ -28,6 +28,9 @@ class BM25Settings:
     es_index_prefix: str = "harness"
     batch_size: int = field(default=256, metadata={"help": "queries per search batch (Elasticsearch: at most 100)"})
 
+    # speed and where it runs, not the results (harness.provenance)
+    RUNTIME_SETTINGS: ClassVar[tuple[str, ...]] = ("batch_size", "es_url", "es_index_prefix")
+
     def validate(self) -> None:
         if self.backend not in ("bm25s", "elasticsearch"):
             raise SettingsError(f"setting 'backend': '{self.backend}' is not one of bm25s, elasticsearch")

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from . import cli_eval, cli_figures, cli_grid
+from . import cli_eval, cli_figures, cli_grid, cli_leaderboard
 from .errors import HarnessError
 from .progress import stderr_console
 
@@ -233,7 +233,7 @@ def _show(value) -> str:
     return (value or "''") if isinstance(value, str) else str(value)
 
 
-for _commands in (cli_eval, cli_figures, cli_grid):  # each module adds its group of commands
+for _commands in (cli_eval, cli_figures, cli_grid, cli_leaderboard):  # each module adds its group of commands
     _commands.register(app)
 
 

@@ -127,6 +127,7 @@ def table_cmd(
     zero_method: str = typer.Option("wilcox", "--zero-method"),
     alpha: float = typer.Option(0.05, "--alpha"),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples (tables show no CI; kept small)."),
+    require_like: bool = typer.Option(False, "--require-like-for-like", help="With --published and --runs: stop (status 2) unless every run of ours ran the paper's setting of its column (from its manifest)."),
 ) -> None:
     """Paper-style leaderboard (LaTeX booktabs or Markdown) from run files and/or published results.
 
@@ -169,8 +170,17 @@ def table_cmd(
             t.label = label
     if fmt not in ("latex", "markdown"):
         raise HarnessError(f"unknown --format '{fmt}'; use latex or markdown")
+    for t in tables:  # reproduction reports: say how many of our cells compare like for like
+        if t.verdicts:
+            unlike = sum(t.verdicts.values()) - t.verdicts["same"]
+            line = (f"{t.title}: {t.verdicts['same']} of our {sum(t.verdicts.values())} cells ran the paper's setting "
+                    f"(like for like)" + (f"; {unlike} ran other or unknown settings, marked "
+                                          f"{', '.join(m for m, _ in t.footnotes)}" if unlike else ""))
+            if require_like and unlike:
+                raise HarnessError(f"--require-like-for-like: {line}")
+            typer.echo(f"note: {line}", err=True)
     if fmt == "latex" and standalone and len(tables) > 1:
-        body = "\n".join(t.to_latex() for t in tables)
+        body = "\n".join(t.to_latex(own_number=True) for t in tables)
         text = "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[T1]{fontenc}\n\\begin{document}\n" + body + "\\end{document}\n"
     else:
         text = "\n".join(t.render(fmt, standalone=standalone) for t in tables)

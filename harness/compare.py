@@ -4,7 +4,9 @@
 runs the one-sided paired test of each requested pair ``(A, B)`` (H1: B > A) where both have run files, applies
 the correction across datasets per pair, and returns a ``Report``: plain data that renderers consume without
 recomputing anything (the console table and JSON of ``harness compare`` here, leaderboards in ``harness.tables``,
-the reproduction report in ``harness.published``). ``compare_runs`` is the two-system case.
+the reproduction report in ``harness.published``, the leaderboard site in ``harness.leaderboard``).
+``compare_runs`` is the two-system case. ``correct_across`` makes several reports one family of tests (a page);
+``cross_dataset`` and ``mean_ranks`` summarise a report over its datasets.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from .evaluate import DatasetScores, Metric, evaluate_dataset, metrics_for
 from .fileio import write_json
 from .registry import DatasetInfo, resolve_dataset
 from .runs import datasets_with_runs, run_files_for
-from .stats import PairedTest, TestSettings, apply_correction, paired_test
+from .stats import PairedTest, TestSettings, apply_correction, bootstrap_ci, exact_sign_test, paired_test
 
 Pair = tuple[str, str]  # (A, B): the test is B > A
 
@@ -72,6 +74,8 @@ class DatasetReport:
             "missing_a": list(pa.missing), "missing_b": list(pb.missing),
             "run_files_a": [s.source for _, s in sa.parts], "run_files_b": [s.source for _, s in sb.parts],
         }
+        if "sign_test" in t.extra:
+            d["sign_test"] = t.extra["sign_test"]
         if per_query:
             d["per_query"] = {"qids": list(pa.qids), "a": pa.array(self.metric).tolist(), "b": pb.array(self.metric).tolist()}
         return d
@@ -87,6 +91,7 @@ class Report:
     settings: TestSettings
     rows: list[DatasetReport] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # datasets left out, with the reason
+    family: str = "datasets"  # the tests the correction ran across (``correct_across``: a whole page's)
 
     def row(self, dataset: str) -> DatasetReport | None:
         return next((r for r in self.rows if r.info.name == dataset), None)
@@ -111,26 +116,39 @@ class Report:
 
     @property
     def n_better(self) -> int:
-        return sum(r.tests[self.pair].delta > 0 for r in self.tested(*self.pair))
+        return self.counts(*self.pair)[0]
 
     @property
     def n_significant(self) -> int:
-        return sum(r.tests[self.pair].delta > 0 and r.tests[self.pair].significant for r in self.tested(*self.pair))
+        return self.counts(*self.pair)[1]
 
-    def summary(self) -> str:
-        rows = self.tested(*self.pair)
+    def counts(self, a: str, b: str) -> tuple[int, int]:
+        """(datasets where B's mean is higher, ... and significantly so) for the tested pair (A, B)."""
+        tests = [r.tests[a, b] for r in self.tested(a, b)]
+        return sum(t.delta > 0 for t in tests), sum(t.delta > 0 and t.significant for t in tests)
+
+    def summary(self, a: str | None = None, b: str | None = None) -> str:
+        a, b = (a, b) if a is not None else self.pair
+        rows = self.tested(a, b)
         metrics = sorted({r.metric.display for r in rows})
-        return (f"{self.b} > {self.a} on {self.n_better}/{len(rows)} datasets, {self.n_significant} significant "
-                f"({self.settings.describe('/'.join(metrics))})")
+        better, significant = self.counts(a, b)
+        return (f"{b} > {a} on {better}/{len(rows)} datasets, {significant} significant "
+                f"({self.settings.describe('/'.join(metrics), family=self.family)})")
 
     def to_json(self, per_query: bool = True) -> dict:
-        a, b = self.pair
+        return self.pair_json(*self.pair, per_query=per_query)
+
+    def pair_json(self, a: str, b: str, per_query: bool = True) -> dict:
+        """The JSON of ``harness compare A B --json`` for one tested pair of this report."""
+        if (a, b) not in self.pairs:
+            raise HarnessError(f"this report does not test {b} > {a}")
+        n_better, n_sig = self.counts(a, b)
         return {
             "a": a, "b": b, "suite": self.suite, "hypothesis": f"{b} > {a} (one-sided)",
-            "test": self.settings.describe(), "settings": dict(self.settings.__dict__),
+            "test": self.settings.describe(family=self.family), "settings": dict(self.settings.__dict__),
             "bootstrap": self.settings.describe_bootstrap(),
-            "summary": {"better": self.n_better, "significant": self.n_significant, "datasets": len(self.tested(a, b)),
-                        "line": self.summary()},
+            "summary": {"better": n_better, "significant": n_sig, "datasets": len(self.tested(a, b)),
+                        "line": self.summary(a, b)},
             "datasets": [r.pair_dict(a, b, per_query) for r in self.tested(a, b)],
             "skipped": self.skipped,
         }
@@ -179,11 +197,73 @@ def build_report(suite: str, systems: Sequence[str], pairs: Sequence[Pair] = (),
             if pa.qids != pb.qids:  # same qrels file, so this only happens if the data changed between runs
                 raise HarnessError(f"{info.name}: '{a}' and '{b}' were evaluated on different query sets")
             strata = [s.n for _, s in sa.parts] if len(sa.parts) > 1 else None
-            row.tests[(a, b)] = paired_test(pa.array(m), pb.array(m), settings, strata=strata)
+            row.tests[(a, b)] = t = paired_test(pa.array(m), pb.array(m), settings, strata=strata)
+            if m.binary:  # 0/1 scores: the Wilcoxon test is a sign test on the discordant queries; add the exact one
+                t.extra["sign_test"] = {"b_only": t.wins, "a_only": t.losses, "p_exact": exact_sign_test(t.wins, t.losses)}
         report.rows.append(row)
     for pair in pairs:
         apply_correction([r.tests[pair] for r in report.rows if pair in r.tests], settings.correction)
     return report
+
+
+def correct_across(reports: Sequence[Report], family: str | None = None) -> int:
+    """Make every test of ``reports`` one family (e.g. a page: its suites x datasets x pairs) and apply the reports'
+    correction across it, replacing the per-pair correction of ``build_report``. Returns the family's size."""
+    tests = [r.tests[p] for rep in reports for p in rep.pairs for r in rep.rows if p in r.tests]
+    methods = {rep.settings.correction for rep in reports}
+    if len(methods) > 1:
+        raise HarnessError(f"one family needs one correction, got {', '.join(sorted(methods))}")
+    apply_correction(tests, methods.pop() if methods else "none")
+    for rep in reports:
+        rep.family = family or f"the page's {len(tests)} tests, every tested pair on every dataset"
+    return len(tests)
+
+
+@dataclass
+class CrossDataset:
+    """A pair over the datasets of a report: the mean of the per-dataset deltas with its paired-bootstrap CI."""
+
+    a: str
+    b: str
+    datasets: int
+    mean_delta: float
+    ci_low: float
+    ci_high: float
+    better: int  # datasets where B's mean is higher
+    significant: int  # ... and the (corrected) test is significant
+
+
+def cross_dataset(report: Report, a: str, b: str) -> CrossDataset | None:
+    """Mean delta of (A, B) over the datasets where it was tested, each dataset weighing the same (a dataset made of
+    parts: each part 1/parts of it); the CI resamples queries within every dataset (part), as ``bootstrap_ci``."""
+    rows = report.tested(a, b)
+    if not rows:
+        return None
+    diffs, sizes, weights = [], [], []
+    for r in rows:
+        pa, pb = r.systems[a].scores, r.systems[b].scores
+        for (_, sa), (_, sb) in zip(pa.parts, pb.parts):
+            diffs.append(sb.array(r.metric) - sa.array(r.metric))
+            sizes.append(sa.n)
+            weights.append(1.0 / (len(rows) * len(pa.parts)))
+    import numpy as np
+
+    s = report.settings
+    lo, hi = bootstrap_ci(np.concatenate(diffs), s.n_boot, s.ci, s.seed, strata=sizes, weights=weights)
+    return CrossDataset(a, b, len(rows), float(np.mean([r.tests[a, b].delta for r in rows])), lo, hi,
+                        *report.counts(a, b))
+
+
+def mean_ranks(report: Report) -> tuple[dict[str, float], int]:
+    """Each system's mean rank (1 = best mean; ties share the average rank) over the datasets where every system of
+    the report has results, and how many datasets that is."""
+    from scipy.stats import rankdata
+
+    rows = [r for r in report.rows if all(r.systems[s].complete for s in report.systems)]
+    if not rows:
+        return {}, 0
+    ranks = [rankdata([-r.mean(s) for s in report.systems], method="average") for r in rows]
+    return {s: float(sum(rk[i] for rk in ranks) / len(rows)) for i, s in enumerate(report.systems)}, len(rows)
 
 
 def compare_runs(a: str, b: str, suite: str = "beir", datasets: Sequence[str] | None = None,

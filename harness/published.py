@@ -14,6 +14,11 @@ superscripts and stars, and its rows as a list in the printed order::
         "significant": [], "superscript": {"rgpl": "+1.4"}, "bold_extracted": {"gpl": false, "rgpl": true}},
        {"average": "Average", "display": "Average", "values": {"gpl": 46.4, "rgpl": 47.7}, "superscript": {"rgpl": "+1.3"}}]}
 
+``number`` is the paper's number of the table (a standalone LaTeX page prints it, not its own count). A column's
+``setting`` names what the paper ran for it as ``harness run`` would (``{"system": "rgpl", "preset": "paper",
+"settings": {"remine_every": "10000"}}``), or ``"unknown"``: why that is not known; the reproduction report compares
+each of our runs with it (``harness.provenance``) and marks the cells that did not run it like for like.
+
 ``values`` are x100 as printed (null: not transcribed); ``significant`` the targets printed with a star
 (``star_position``: ``label``, after the row's name as in the paper, or ``cell``, in the target's superscript);
 ``superscript`` the printed superscripts, kept as printed (none printed: none shown); ``bold_extracted`` the bold
@@ -31,12 +36,16 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import DataError, HarnessError
 from .registry import get_suite
 from .stats import TestSettings
 from .tables import (BOLD_RULES, Cell, Column, Row, Section, Table, average_cell, average_rows, leaderboards_dir,
                      legend, ordered_groups)
+
+if TYPE_CHECKING:
+    from .provenance import Setting
 
 _SUPERSCRIPT = re.compile(r"^[+-]\d+(\.\d+)?$")
 
@@ -84,6 +93,13 @@ class PublishedTable:
     @property
     def column_keys(self) -> list[str]:
         return [c["key"] for c in self.raw["columns"]]
+
+    def setting(self, key: str) -> "Setting | None":
+        """What the paper ran for column ``key`` (None: the file does not say)."""
+        from .provenance import Setting
+
+        raw = next(c.get("setting") for c in self.raw["columns"] if c["key"] == key)
+        return None if raw is None else Setting.from_dict(raw, f"{self.path}: table '{self.id}', column '{key}'")
 
     def run_name(self, key: str) -> str:
         """The run file name (``<name>.trec``) holding our results for column ``key``."""
@@ -137,7 +153,7 @@ class PublishedTable:
         table = Table(title=raw.get("title", ""), metric_display=self.metric_display, columns=columns, sections=[],
                       reference=reference, targets=targets, caption=raw.get("caption", ""), label=raw.get("label", ""),
                       bold_rule=bold_rule or raw.get("bold_rule", "row-max"), row_header=raw.get("row_header", ""),
-                      derive_deltas=not printed)
+                      derive_deltas=not printed, number=str(raw.get("number", "")))
         sections: dict[str, Section] = {}
         for r in self.rows:
             cells = {}
@@ -211,8 +227,13 @@ def reproduction_table(pt: PublishedTable, runs_dir: str | Path, data_dir: str |
                        settings: TestSettings | None = None, use_cache: bool = True) -> Table:
     """The paper's table with our runs beside it: per system the printed value, ours and the difference (ours -
     paper, shown values) where ``runs_dir`` holds a run; per row the paper's star, our one-sided test of target over
-    reference, and whether the two agree. Rows and systems without runs show the paper's values only."""
+    reference, and whether the two agree. Rows and systems without runs show the paper's values only.
+
+    Each of our cells is checked against the column's ``setting`` (what the paper ran, ``harness.provenance``): a
+    cell whose run did not run it like for like gets a letter, and a footnote says what ran instead (its model or
+    preset); the legend says so and counts the like-for-like cells (``Table.verdicts``)."""
     from .compare import build_report, fmt_p
+    from .provenance import dataset_verdict
     from .runs import datasets_with_runs
 
     settings = settings or TestSettings()
@@ -239,10 +260,23 @@ def reproduction_table(pt: PublishedTable, runs_dir: str | Path, data_dir: str |
     untested = pt.raw.get("untested", {})
     table = Table(title=f"{paper.title}: reproduction" if paper.title else "Reproduction", columns=columns, sections=[],
                   metric_display=paper.metric_display, row_header=paper.row_header, bold_rule="none",
-                  derive_deltas=False, label=f"{paper.label}-repro" if paper.label else "",
+                  derive_deltas=False, label=f"{paper.label}-repro" if paper.label else "", number=paper.number,
                   caption=f"Reproduction of {pt.raw.get('title') or pt.id}"
                           f"{' (' + pt.raw['source'] + ')' if pt.raw.get('source') else ''}: the published value of "
                           f"each system beside ours where we have a run, and the difference.")
+    # like for like? one verdict per (column, dataset) of ours; a letter per distinct (column, what ran)
+    verdicts, marks, where = {}, {}, {}
+    for r in report.rows if report else []:
+        for k in sorted(ours_of, key=keys.index):
+            if r.systems[runs[k]].complete:
+                v = verdicts[k, r.info.name] = dataset_verdict(r.info, runs_dir, runs[k], pt.setting(k))
+                if not v.like_for_like:
+                    marks.setdefault((k, v.status, v.text), _letter(len(marks)))
+                    where.setdefault((k, v.status, v.text), []).append(r.info.display)
+
+    def mark(k: str, dataset: str) -> str:
+        v = verdicts.get((k, dataset))
+        return "" if v is None or v.like_for_like else marks[k, v.status, v.text]
 
     def fill(row: Row) -> Row:
         cells = {}
@@ -252,8 +286,10 @@ def reproduction_table(pt: PublishedTable, runs_dir: str | Path, data_dir: str |
             cells[f"{k}:paper"] = Cell(printed.value)
             if k in ours_of:
                 mean = r.mean(runs[k]) if r else None
-                cells[f"{k}:ours"] = Cell(None if mean is None else 100 * mean)
+                m = mark(k, row.key) if r else ""
+                cells[f"{k}:ours"] = Cell(None if mean is None else 100 * mean, marker=m)
                 cells[f"{k}:diff"] = _diff(cells[f"{k}:ours"], printed)
+                cells[f"{k}:diff"].marker = m
         for t in tested:
             paper_star = t in {c for c in targets if row.star or row.cells[c].star}
             test = r.test(runs[ref], runs[t]) if r else None
@@ -265,7 +301,8 @@ def reproduction_table(pt: PublishedTable, runs_dir: str | Path, data_dir: str |
             ours = test is not None and test.significant and test.delta > 0
             cells[f"{t}:p"] = Cell(label=(fmt_p(test.p) + ("*" if ours else "")) if test else "–")
             agree = "–" if test is None or row.key in untested or row.kind != "dataset" else ("yes" if ours == paper_star else "no")
-            cells[f"{t}:agree"] = Cell(label=agree)
+            cells[f"{t}:agree"] = Cell(label=agree, marker=_join_marks(mark(ref, row.key), mark(t, row.key))
+                                       if test is not None else "")
         return Row(key=row.key, label=row.label, cells=cells, kind=row.kind, members=row.members, star=row.star)
 
     for sec in paper.sections:
@@ -277,6 +314,9 @@ def reproduction_table(pt: PublishedTable, runs_dir: str | Path, data_dir: str |
             for k in ours_of:
                 row.cells[f"{k}:ours"] = average_cell([by_key[m].cells[f"{k}:ours"].value for m in row.members])
                 row.cells[f"{k}:diff"] = _diff(row.cells[f"{k}:ours"], Cell(row.cells[f"{k}:paper"].value))
+                if row.cells[f"{k}:ours"].value is not None:  # an average of unlike cells is unlike too
+                    m = _join_marks(*(by_key[x].cells[f"{k}:ours"].marker for x in row.members))
+                    row.cells[f"{k}:ours"].marker = row.cells[f"{k}:diff"].marker = m
     if report:
         for r in report.rows:
             for name, res in r.systems.items():
@@ -293,12 +333,32 @@ def reproduction_table(pt: PublishedTable, runs_dir: str | Path, data_dir: str |
         parts.append(f"No run in {runs_dir} matches this table: the paper's values only.")
     else:
         parts.append("Averages of ours only where every averaged row has a run.")
+        counts = {s: sum(v.status == s for v in verdicts.values()) for s in ("same", "different", "unknown")}
+        table.verdicts = counts
+        parts.append(f"Like for like: {counts['same']} of our {len(verdicts)} cells ran the paper's setting of their "
+                     "column (same system, preset and result-changing settings, from the run's manifest); "
+                     + ("a letter after ours, diff or agree marks a run with other settings or an unknown setting, "
+                        "and its note says what ran: its difference to the paper does not measure a reproduction."
+                        if marks else "no cell is marked."))
+        for (k, status, text), letter in marks.items():
+            what = "other settings" if status == "different" else "setting not known"
+            table.footnotes.append((letter, f"{names[k]}, ours on {', '.join(where[k, status, text])} ({what}): "
+                                            f"{text}."))
     for t in tested:
         parts.append(f"{names[t]} > {names[ref]}: 'paper' is the paper's star (n.s.: none printed); 'ours p' is our "
                      f"{settings.describe(paper.metric_display)}, * = significant with {names[t]} ahead; agree: "
                      f"whether our verdict matches the paper's star.")
     table.legend = " ".join(parts)
     return table
+
+
+def _letter(i: int) -> str:
+    """a, b, ..., z, aa, ab, ...: footnote marks."""
+    return _letter(i // 26 - 1) + chr(97 + i % 26) if i >= 26 else chr(97 + i)
+
+
+def _join_marks(*marks: str) -> str:
+    return ",".join(sorted({x for m in marks for x in m.split(",") if x}, key=lambda x: (len(x), x)))
 
 
 def _diff(ours: Cell, paper: Cell) -> Cell:
@@ -348,6 +408,11 @@ def _check_table(path: Path, raw: dict, i: int) -> None:
     if raw.get("star_position", "cell") not in ("cell", "label"):
         raise DataError(f"{where}: star_position must be 'cell' or 'label'")
     known = set(s.names())
+    for c in raw["columns"]:
+        if "setting" in c:
+            from .provenance import Setting
+
+            Setting.from_dict(c["setting"], f"{where}, column '{c['key']}'")
     for ds in raw.get("untested", {}):
         if ds not in known:
             raise DataError(f"{where}: 'untested' names unknown {s.name} dataset '{ds}'")

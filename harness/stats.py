@@ -12,7 +12,7 @@ them before ranking (Wilcoxon's original procedure). ``"pratt"`` ranks them and 
 For a binary measure (Success@k) every non-zero difference is +1 or -1, all tied in absolute value, so the
 test reduces to a sign test on the discordant queries: with scipy's normal approximation and tie correction
 the statistic is z = (wins - losses) / sqrt(wins + losses), i.e. McNemar's test without continuity correction
-(checked in tests/test_stats.py).
+(checked in tests/test_stats.py). ``exact_sign_test`` gives the exact binomial p-value on the same discordant counts.
 """
 
 from __future__ import annotations
@@ -62,10 +62,11 @@ class TestSettings:
         return (f"paired bootstrap percentile interval of the mean difference, {self.n_boot} resamples of the "
                 f"queries, seed {self.seed}")
 
-    def describe(self, metric_display: str = "the per-query metric", with_alpha: bool = True) -> str:
-        """The legend line naming the test actually run."""
-        corr = {"none": "no correction for multiple datasets", "holm": "Holm correction across datasets",
-                "bh": "Benjamini-Hochberg correction across datasets"}[self.correction]
+    def describe(self, metric_display: str = "the per-query metric", with_alpha: bool = True,
+                 family: str = "datasets") -> str:
+        """The legend line naming the test actually run; ``family``: the tests a correction runs across."""
+        corr = {"none": f"no correction for multiple {family}", "holm": f"Holm correction across {family}",
+                "bh": f"Benjamini-Hochberg correction across {family}"}[self.correction]
         alpha = f"p < {self.alpha:g}; " if with_alpha else ""
         return (f"one-sided Wilcoxon signed-rank test on query-level {metric_display} "
                 f"({alpha}zero differences: {self.zero_method}; {corr})")
@@ -131,25 +132,29 @@ def wilcoxon_greater(a: Sequence[float], b: Sequence[float], zero_method: str = 
 
 
 def bootstrap_ci(d: np.ndarray, n_boot: int = 10_000, ci: float = 0.95, seed: int = 0,
-                 strata: Sequence[int] | None = None) -> tuple[float, float]:
+                 strata: Sequence[int] | None = None, weights: Sequence[float] | None = None) -> tuple[float, float]:
     """Percentile CI of the mean of paired differences, resampling queries with replacement.
 
     With ``strata`` (lengths of consecutive blocks of ``d``, e.g. the 12 CQADupStack forums) queries are resampled
-    within each block and the statistic is the mean of the block means (the macro average).
+    within each block and the statistic is the mean of the block means (the macro average), or their weighted sum
+    with ``weights`` (one per block, summing to 1: e.g. datasets of which some are macro averages of parts).
     """
     d = np.asarray(d, dtype=np.float64)
     if d.size == 0 or n_boot == 0:
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
     blocks = np.split(d, np.cumsum(strata)[:-1]) if strata else [d]
+    if weights is not None and len(weights) != len(blocks):
+        raise HarnessError(f"{len(weights)} weights for {len(blocks)} blocks")
     means = np.zeros(n_boot)
-    for block in blocks:
+    for b, block in enumerate(blocks):
         chunk = max(1, 2_000_000 // max(1, block.size))
         for start in range(0, n_boot, chunk):
             stop = min(n_boot, start + chunk)
             idx = rng.integers(0, block.size, size=(stop - start, block.size))
-            means[start:stop] += block[idx].mean(axis=1)
-    means /= len(blocks)
+            means[start:stop] += block[idx].mean(axis=1) * (1.0 if weights is None else weights[b])
+    if weights is None:
+        means /= len(blocks)
     lo, hi = np.quantile(means, [(1 - ci) / 2, 1 - (1 - ci) / 2])
     return float(lo), float(hi)
 
@@ -184,6 +189,15 @@ def paired_test(a: Sequence[float], b: Sequence[float], settings: TestSettings |
         zero_method=settings.zero_method, alpha=settings.alpha, note=note,
         extra={"strata": strata} if strata else {},
     )
+
+
+def exact_sign_test(wins: int, losses: int) -> float:
+    """One-sided exact sign test of B > A on the discordant queries of a binary measure (B right and A wrong:
+    ``wins``; A right and B wrong: ``losses``): P(X >= wins) for X ~ Binomial(wins + losses, 1/2)."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    return float(sps.binomtest(wins, n, 0.5, alternative="greater").pvalue)
 
 
 def adjust_pvalues(pvalues: Sequence[float], method: str = "none") -> list[float]:

@@ -49,6 +49,7 @@ class Cell:
     signed: bool = False  # a difference: shown with its sign
     label: str | None = None  # text shown instead of a number (e.g. a test verdict)
     bold_extracted: bool | None = None  # published cells: printed bold in the paper's text (None: not known)
+    marker: str = ""  # a footnote mark after the cell (its text is one of the table's ``footnotes``)
 
     @property
     def shown(self) -> float | None:
@@ -104,6 +105,9 @@ class Table:
     bold_rule: str = "row-max"  # one of BOLD_RULES; the legend says which was used
     derive_deltas: bool = True  # False: superscripts only where given (published tables: as printed)
     row_header: str = ""  # header of the label column (default: the metric)
+    number: str = ""  # the paper's number of a published table: a standalone document prints it, not its own count
+    footnotes: list[tuple[str, str]] = field(default_factory=list)  # (mark, text) of the cells' ``marker``s
+    verdicts: dict[str, int] = field(default_factory=dict)  # reproduction: our cells per like-for-like verdict
 
     @property
     def header(self) -> str:
@@ -179,7 +183,7 @@ class Table:
         return {
             "title": self.title, "metric": self.metric_display, "reference": self.reference, "targets": list(self.targets),
             "columns": [c.__dict__ for c in self.columns], "legend": self.legend, "notes": self.notes,
-            "bold_rule": self.bold_rule,
+            "bold_rule": self.bold_rule, "number": self.number, "footnotes": [list(f) for f in self.footnotes],
             "sections": [{"name": s.name, "rows": [_row_dict(r) for r in s.rows]} for s in self.sections],
             "footer": [_row_dict(r) for r in self.footer],
         }
@@ -192,8 +196,11 @@ class Table:
             return self.to_markdown()
         raise HarnessError(f"unknown table format '{fmt}'; use latex or markdown")
 
-    def to_latex(self, standalone: bool = False) -> str:
-        return _env("latex").get_template("table.tex.j2").render(t=self, standalone=standalone)
+    def to_latex(self, standalone: bool = False, own_number: bool | None = None) -> str:
+        """``standalone``: a complete document. ``own_number`` (default: ``standalone``): a published table keeps the
+        paper's number (``number``) instead of the document's count; a table inside someone's paper takes theirs."""
+        own = standalone if own_number is None else own_number
+        return _env("latex").get_template("table.tex.j2").render(t=self, standalone=standalone, own_number=own)
 
     def to_markdown(self) -> str:
         return _env("markdown").get_template("table.md.j2").render(t=self)
@@ -202,7 +209,7 @@ class Table:
 def _row_dict(r: Row) -> dict:
     return {"key": r.key, "label": r.label, "kind": r.kind, "star": r.star,
             "cells": {k: {"value": c.value, "text": c.text, "bold": c.bold, "delta": c.delta_text, "star": c.star,
-                          "p_value": c.p_value} for k, c in r.cells.items()}}
+                          "p_value": c.p_value, "marker": c.marker} for k, c in r.cells.items()}}
 
 
 # ------------------------------------------------------------------------------------------ templates
@@ -233,14 +240,15 @@ def latex_escape(text: str) -> str:
 
 def latex_cell(cell: Cell) -> str:
     if cell.label is not None:
-        return latex_escape(cell.label)
-    if cell.value is None:
-        return "--"
-    out = rf"\textbf{{{cell.text}}}" if cell.bold else cell.text
-    sup = cell.delta_text + (r"\,*" if cell.star else "")
-    if sup:
-        out += f"$^{{{sup}}}$"
-    return out
+        out = latex_escape(cell.label)
+    elif cell.value is None:
+        out = "--"
+    else:
+        out = rf"\textbf{{{cell.text}}}" if cell.bold else cell.text
+        sup = cell.delta_text + (r"\,*" if cell.star else "")
+        if sup:
+            out += f"$^{{{sup}}}$"
+    return out + (rf"\textsuperscript{{{latex_escape(cell.marker)}}}" if cell.marker else "")
 
 
 def markdown_escape(text: str) -> str:
@@ -249,14 +257,31 @@ def markdown_escape(text: str) -> str:
 
 def markdown_cell(cell: Cell) -> str:
     if cell.label is not None:
-        return markdown_escape(cell.label)
-    if cell.value is None:
-        return "–"
-    out = f"**{cell.text}**" if cell.bold else cell.text
-    sup = cell.delta_text + ("\\*" if cell.star else "")
-    if sup:
-        out += f"<sup>{sup}</sup>"
-    return out
+        out = markdown_escape(cell.label)
+    elif cell.value is None:
+        out = "–"
+    else:
+        out = f"**{cell.text}**" if cell.bold else cell.text
+        sup = cell.delta_text + ("\\*" if cell.star else "")
+        if sup:
+            out += f"<sup>{sup}</sup>"
+    return out + (f"<sup>{markdown_escape(cell.marker)}</sup>" if cell.marker else "")
+
+
+def html_cell(cell: Cell):
+    """A cell as (escaped) HTML: bold, superscript difference and star, footnote mark (the leaderboard site)."""
+    from markupsafe import Markup, escape
+
+    if cell.label is not None:
+        out = escape(cell.label)
+    elif cell.value is None:
+        out = Markup("–")
+    else:
+        out = Markup("<strong>%s</strong>") % cell.text if cell.bold else escape(cell.text)
+        sup = cell.delta_text + ("*" if cell.star else "")
+        if sup:
+            out += Markup("<sup>%s</sup>") % sup
+    return out + (Markup('<sup class="mark">%s</sup>') % cell.marker if cell.marker else "")
 
 
 def _env(fmt: str):

@@ -10,6 +10,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from conftest import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,10 +27,10 @@ def test_wheel_holds_leaderboards_and_renders_the_published_tables_from_elsewher
     assert r.returncode == 0, r.stderr[-3000:]
     (wheel,) = dist.glob("harness-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = [p for sub in ("templates", "published") for p in (REPO / "leaderboards" / sub).iterdir() if p.is_file()]
-    assert {"table.tex.j2", "table.md.j2", "rgpl2025.json"} <= {p.name for p in shipped}
-    for p in shipped:
-        assert f"harness/leaderboards/{p.parent.name}/{p.name}" in names
+    shipped = [p for sub in ("templates", "published") for p in (REPO / "leaderboards" / sub).rglob("*") if p.is_file()]
+    assert {"table.tex.j2", "table.md.j2", "rgpl2025.json", "index.html.j2", "site.js", "site.css"} <= {p.name for p in shipped}
+    for p in shipped:  # every template, the site's templates and assets (templates/site/...) too
+        assert f"harness/leaderboards/{p.relative_to(REPO / 'leaderboards').as_posix()}" in names, p
     assert not any(n.startswith("leaderboards/") for n in names)  # nothing top-level besides the packages
 
     site = tmp_path / "site"  # a pure-Python wheel installs by unpacking it into a site folder
@@ -47,3 +48,12 @@ def test_wheel_holds_leaderboards_and_renders_the_published_tables_from_elsewher
                        cwd=elsewhere, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count(r"\begin{table}") == 3 and r"\textbf{65.2}$^{+0.6}$" in r.stdout
+    # and builds a leaderboard site from the installed templates and assets
+    runs = REPO / "leaderboards" / "results" / "offline-scifact" / "runs"
+    if (SHARED_DATA / "scifact").is_dir():  # (its qrels; without them the rest of this test still runs)
+        r = subprocess.run([sys.executable, "-m", "harness.cli", "leaderboard", "--runs", str(runs), "--data-dir",
+                            str(SHARED_DATA), "--out", "site", "--n-boot", "100"],
+                           cwd=elsewhere, env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert (elsewhere / "site" / "assets" / "site.js").read_bytes() == \
+            (REPO / "leaderboards" / "templates" / "site" / "assets" / "site.js").read_bytes()

@@ -166,6 +166,11 @@ class GPLSettings:
 
     PRESETS: ClassVar[dict[str, dict]] = {"paper": PAPER, "controlled": CONTROLLED, "offline": OFFLINE,
                                           "cpu": OFFLINE}  # cpu: older name
+    # speed, resumability and where it runs, not the results (harness.provenance leaves them out when it compares a
+    # run with a preset)
+    RUNTIME_SETTINGS: ClassVar[tuple[str, ...]] = ("device", "num_threads", "encode_batch_size", "qgen_batch_size",
+                                                   "miner_batch_size", "teacher_batch_size", "checkpoint_every",
+                                                   "keep_checkpoints")
 
     def validate(self) -> None:
         self.generator = OFFLINE_GENERATOR_ALIASES.get(self.generator, self.generator)
@@ -317,6 +322,7 @@ class RGPLSettings(GPLSettings):
         "offline": {**OFFLINE, "remine_every": 150},
         "cpu": {**OFFLINE, "remine_every": 150},
     }
+    RUNTIME_SETTINGS: ClassVar[tuple[str, ...]] = GPLSettings.RUNTIME_SETTINGS + ("remine_device",)
 
     def validate(self) -> None:
         super().validate()
