@@ -6,9 +6,10 @@ Conventions (they decide the numbers, so they are fixed here and tested):
   ``PerQueryScores.missing``; a query with no relevant judgement (all grades <= 0, or a LoTTE question with an
   empty ``answer_pids``) also scores 0, as in trec_eval and the official LoTTE script. Run queries that are not in
   the qrels are ignored (and counted in ``extra``).
-* Ranking order is trec_eval's: score descending, ties broken by document id descending. The rank column of a
-  run file is ignored. Our own run writer makes scores strictly decreasing, so for our files this is simply the
-  written order; foreign files may have ties.
+* Ranking order is trec_eval's (``runs.trec_order``): trec_eval reads every score as a C ``float``, so scores are
+  compared in single precision, and ties (scores equal in single precision, even when their decimals differ) are
+  broken by document id descending. The rank column of a run file is ignored. Our own run writer writes
+  single-precision scores in this order, so for our files this is simply the written order.
 * Every measure here is a function of the ranks of a query's relevant documents, so those ranks are all that is
   computed: a relevant document's rank is 1 + the number of documents scored higher + the number tied with it
   whose id sorts after it (trec_eval's order), counted with numpy over the query's scores. Nothing is sorted.
@@ -35,9 +36,9 @@ from .datasets import cache_root, layout_of, locate
 from .errors import DataError, HarnessError
 from .fileio import atomic_open, read_json, stable_hash
 from .registry import DatasetInfo
-from .runs import read_run, run_files_for, run_path
+from .runs import read_run, run_files_for, run_path, single, trec_order  # noqa: F401 (trec_order: re-exported)
 
-EVAL_VERSION = 2  # bump when a convention above changes: it invalidates cached results
+EVAL_VERSION = 3  # bump when a convention above changes: it invalidates cached results
 
 Qrels = dict[str, dict[str, int]]
 Run = dict[str, dict[str, float]]
@@ -180,23 +181,20 @@ class PerQueryScores:
         return PerQueryScores(qids=qids, scores=scores, missing=missing, extra=sum(s.extra for _, s in parts))
 
 
-def trec_order(docs: Mapping[str, float]) -> list[str]:
-    """trec_eval's ranking: score descending, ties by document id descending."""
-    return [d for d, _ in sorted(docs.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)]
-
-
 def relevant_ranks(docs: Mapping[str, float], relevant: Mapping[str, int]) -> list[tuple[int, int]]:
     """(1-based rank in trec_eval order, grade) of each relevant document that ``docs`` retrieved, best first."""
     found = [(d, g) for d, g in relevant.items() if d in docs]
     if not found:
         return []
-    scores = np.fromiter(docs.values(), dtype=np.float64, count=len(docs))
+    ids, scores = list(docs), single(docs.values())  # compared in single precision, as trec_eval does
+    position = {d: i for i, d in enumerate(ids)}
     out = []
     for d, g in found:
-        s = docs[d]
+        s = scores[position[d]]
         rank = int(np.count_nonzero(scores > s)) + 1
-        if np.count_nonzero(scores == s) > 1:  # ties: documents with a larger id come first (trec_eval)
-            rank += sum(1 for x, v in docs.items() if v == s and x > d)
+        tied = np.flatnonzero(scores == s)
+        if tied.size > 1:  # ties: documents with a larger id come first (trec_eval)
+            rank += sum(1 for i in tied.tolist() if ids[i] > d)
         out.append((rank, g))
     out.sort()
     return out
@@ -347,6 +345,7 @@ def _evaluate_columns(cols: dict[str, np.ndarray], qrels: Mapping[str, Mapping[s
     qcol, dcol, scol = cols["qid"], cols["doc"], cols["score"]
     if not np.isfinite(scol).all():
         return None
+    scol = scol.astype(np.float32)  # trec_eval's C float: scores equal in single precision tie
     cut = np.flatnonzero(qcol[1:] != qcol[:-1]) + 1
     starts, ends = np.concatenate(([0], cut)).tolist(), np.concatenate((cut, [len(qcol)])).tolist()
     segments = {q.decode(): (a, b) for q, a, b in zip(qcol[starts].tolist(), starts, ends)}
