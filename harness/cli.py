@@ -13,7 +13,24 @@ from . import cli_eval, cli_figures, cli_grid
 from .errors import HarnessError
 from .progress import stderr_console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+class _FlagsTakeNoValue:
+    """A boolean flag takes no value, so its line in ``--help`` shows no type: typer >= 0.2x prints ``--force <bool>``
+    as if it took one (and ``--quiet true`` then looks right to a user). Blanks the metavar of every flag, including
+    flags added later and ``--help`` itself."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for p in params:
+            if getattr(p, "is_flag", False) and getattr(p, "metavar", None) is None:
+                p.metavar = ""
+        return params
+
+
+class _Group(_FlagsTakeNoValue, typer.core.TyperGroup):
+    pass
+
+
+app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True,
                   help="Benchmark harness for unsupervised domain adaptation of dense retrievers (BM25, Base, GPL, R-GPL).")
 
 
@@ -235,6 +252,10 @@ def _show(value) -> str:
 
 for _commands in (cli_eval, cli_figures, cli_grid):  # each module adds its group of commands
     _commands.register(app)
+for _info in app.registered_commands:  # every command's --help: flags without a type (see _FlagsTakeNoValue)
+    _cls = _info.cls or typer.core.TyperCommand
+    if not issubclass(_cls, _FlagsTakeNoValue):
+        _info.cls = type(_cls.__name__, (_FlagsTakeNoValue, _cls), {})
 
 
 def _configure_logging(debug: bool) -> None:
@@ -259,8 +280,38 @@ def _print_cause(e: BaseException) -> None:
     traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
 
 
+def _print_error(message: str) -> None:
+    """``error: <message>`` on one line of stderr (the message's own brackets are text, not rich markup)."""
+    from rich.markup import escape
+
+    stderr_console().print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _is_usage_error(e: BaseException) -> bool:
+    """A command-line usage error: click's ``ClickException`` family (an unknown command or option, a missing or
+    ill-typed value). Told apart by class name, not by ``isinstance``: typer >= 0.2x raises the exceptions of the copy
+    of click it bundles (``typer._click``), which are not subclasses of ``click``'s own, and older typers raise
+    click's."""
+    return any(cls.__name__ == "ClickException" for cls in type(e).__mro__)
+
+
+def _print_usage_error(e: BaseException, args: list[str]) -> None:
+    """One line naming the problem and where the help is; with no command at all, the help itself."""
+    ctx = getattr(e, "ctx", None)
+    if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:  # bare ``harness``: show what it can do
+        text = ctx.get_help()  # typer's rich help prints itself and returns ""; click's returns the text
+        if text:
+            typer.echo(text)
+        return
+    format_message = getattr(e, "format_message", None)
+    message = " ".join(str(format_message() if callable(format_message) else e).split()) or type(e).__name__
+    command = getattr(ctx, "command_path", "") or " ".join(["harness"] + args[:1 if args and args[0][:1] != "-" else 0])
+    _print_error(f"{message} (see '{command} --help')")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: HarnessError becomes one line on stderr and exit status 2 (``--debug``: with its cause)."""
+    """Console entry point: a HarnessError or a usage error becomes one line on stderr and exit status 2 (``--debug``:
+    with its cause)."""
     import os
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -276,18 +327,18 @@ def main(argv: list[str] | None = None) -> None:
     except HarnessError as e:
         if debug:
             _print_cause(e)
-        stderr_console().print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        _print_error(str(e))
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         stderr_console().print("aborted")
         sys.exit(130)
     except Exception as e:
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+        if not _is_usage_error(e):
+            raise
+        if debug:
+            _print_cause(e)
+        _print_usage_error(e, args)
+        sys.exit(2)
     finally:
         if previous is None:
             os.environ.pop("HARNESS_DEBUG", None)
