@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import DataError, HarnessError, error_summary
-from .fileio import atomic_open, json_object
+from .fileio import atomic_open, json_object, utf8_lines
 from .registry import SUITE_NAMES, DatasetInfo, get_suite
 
 
@@ -91,14 +91,7 @@ class _HashingLines:
         self.sha = hashlib.sha256()
 
     def __iter__(self) -> Iterator[tuple[int, str]]:
-        with open(self.path, "rb") as fh:
-            for no, raw in enumerate(fh, start=1):
-                self.sha.update(raw)
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    raise DataError(f"{self.path}:{no}: not valid UTF-8 ({e.reason})") from None
-                yield no, line.rstrip("\r\n")
+        return utf8_lines(self.path, self.sha.update)
 
 
 def _require(path: Path, what: str) -> Path:

@@ -36,7 +36,7 @@ from .datasets import cache_root, layout_of, locate
 from .errors import DataError, HarnessError
 from .fileio import atomic_open, read_json, stable_hash
 from .registry import DatasetInfo
-from .runs import read_run, run_files_for, run_path, single, trec_order  # noqa: F401 (trec_order: re-exported)
+from .runs import parse_score, read_run, run_files_for, run_path, single, trec_order  # noqa: F401 (trec_order: re-exported)
 
 EVAL_VERSION = 3  # bump when a convention above changes: it invalidates cached results
 
@@ -258,12 +258,16 @@ def _score_queries(qrels: Mapping[str, Mapping[str, int]], metrics: tuple[Metric
 # ------------------------------------------------------------------------------------------------ files
 def read_run_lenient(path: str | Path) -> Run:
     """Read a TREC run (``qid Q0 docid rank score tag``); ties and any line order are accepted (trec_eval
-    re-sorts), but malformed lines, non-finite scores and a document listed twice for a query are errors."""
+    re-sorts), but malformed lines, non-finite scores, a document listed twice for a query and a file without a
+    single result line (empty, or blank lines only) are errors."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"run file not found: {path}")
     run = _read_run_fast(path)
-    return run if run is not None else read_run(path, ordered=False)
+    run = run if run is not None else read_run(path, ordered=False)
+    if not run:
+        raise DataError(f"{path}: no results: the run file is empty (or holds only blank lines)")
+    return run
 
 
 def _read_run_fast(path: Path) -> Run | None:
@@ -271,7 +275,7 @@ def _read_run_fast(path: Path) -> Run | None:
     run: Run = {}
     current, docs, lines = None, {}, 0
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8", newline="\n") as fh:  # lines end at \n only, as for the line reader
             for line in fh:
                 qid, _, doc, _, score, _ = line.split()  # ValueError unless exactly 6 columns
                 if qid != current:
@@ -279,9 +283,9 @@ def _read_run_fast(path: Path) -> Run | None:
                     if docs is None:
                         docs = run[qid] = {}
                     current = qid
-                docs[doc] = float(score)
+                docs[doc] = parse_score(score)
                 lines += 1
-    except ValueError:
+    except ValueError:  # a malformed line (or a byte that is not UTF-8)
         return None
     if sum(map(len, run.values())) != lines:
         return None  # a document twice for one query
@@ -311,17 +315,20 @@ def _run_columns(data: bytes, path: Path | None = None) -> dict[str, np.ndarray]
     runs of spaces, a malformed line, an id longer than its column), which the line reader then takes.
     ``path``: the file ``data`` was read from; numpy reads it again itself (faster than from memory) and the
     columns are kept only if the file did not change meanwhile."""
-    if not data or not data.isascii() or any(c in data for c in _OTHER_ASCII_SPACE):
+    if not data.strip() or not data.isascii() or any(c in data for c in _OTHER_ASCII_SPACE):
         return None
     import io
+    import warnings
 
     before = _stat(path) if path is not None else None
     try:
-        cols = np.loadtxt(str(path) if before else io.BytesIO(data), dtype=_column_dtype(data), comments=None,
-                          delimiter=" ", ndmin=1)
-    except ValueError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. numpy's "input contained no data": the line reader decides
+            cols = np.loadtxt(str(path) if before else io.BytesIO(data), dtype=_column_dtype(data), comments=None,
+                              delimiter=" ", ndmin=1)
+    except (ValueError, Warning):
         return None
-    if before and (before != _stat(path) or before[0] != len(data)):
+    if not cols.size or (before and (before != _stat(path) or before[0] != len(data))):
         return None
     for name in ("qid", "doc"):  # a full last byte: the id may have been cut
         field, offset = cols.dtype.fields[name][:2]

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DataError, HarnessError
+from .fileio import json_error, read_text
 from .registry import get_suite
 from .stats import TestSettings
 from .tables import (BOLD_RULES, Cell, Column, Row, Section, Table, average_cell, average_rows, leaderboards_dir,
@@ -400,9 +401,11 @@ def load_published(name_or_path: str | Path) -> PublishedSet:
         raise HarnessError(f"published results '{name_or_path}' not found at {p}; available: "
                            f"{', '.join(available_published()) or 'none'}")
     try:
-        raw = json.loads(p.read_text("utf-8"))
+        raw = json.loads(read_text(p))
     except json.JSONDecodeError as e:
-        raise DataError(f"{p}:{e.lineno}: malformed JSON ({e.msg})") from None
+        raise DataError(f"{p}:{e.lineno}: {json_error(e)}") from None
+    except RecursionError:
+        raise DataError(f"{p}: malformed JSON (nested too deeply)") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("tables"), list):
         raise DataError(f"{p}: expected an object with a 'tables' list")
     for i, t in enumerate(raw["tables"]):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import DataError
-from .fileio import atomic_open, read_json, write_json
+from .fileio import atomic_open, read_json, utf8_lines, write_json
 from .registry import DatasetInfo, get_suite, resolve_dataset
 
 Run = dict[str, dict[str, float]]  # qid -> docid -> score
@@ -61,6 +62,17 @@ def datasets_with_runs(suite: str, systems: Sequence[str], runs_dir: str | Path)
 def manifest_path(trec_path: str | Path) -> Path:
     p = Path(trec_path)
     return p.with_name(p.name[: -len(".trec")] + ".manifest.json" if p.name.endswith(".trec") else p.name + ".manifest.json")
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.ASCII | re.IGNORECASE)
+
+
+def parse_score(text: str) -> float:
+    """A score column as C's ``strtod`` reads a decimal number; ValueError for anything else, including the digit
+    separators (``1_0``) and non-ASCII digits that Python's ``float()`` would accept."""
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(f"not a number: {text!r}")
+    return float(text)
 
 
 def single(scores: Iterable[float]) -> np.ndarray:
@@ -120,31 +132,32 @@ def read_run(path: str | Path, ordered: bool = True) -> Run:
         raise DataError(f"run file not found: {path}")
     run: Run = {}
     last: dict[str, tuple[int, float, str]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for no, line in enumerate(fh, start=1):
-            cols = line.split()
-            if not cols:
-                continue
-            if len(cols) != 6:
-                raise DataError(f"{path}:{no}: expected 6 columns 'qid Q0 docid rank score tag', got {len(cols)}")
-            qid, _, doc, rank_s, score_s, _ = cols
-            try:
-                rank, score = int(rank_s) if ordered else 0, float(score_s)
-            except ValueError:
-                what = f"rank '{rank_s}' or score '{score_s}'" if ordered else f"score '{score_s}'"
-                raise DataError(f"{path}:{no}: {what} is not a number") from None
-            docs = run.setdefault(qid, {})
-            if doc in docs:
-                raise DataError(f"{path}:{no}: document '{doc}' appears twice for query '{qid}'")
-            if not math.isfinite(score):
-                raise DataError(f"{path}:{no}: score is not finite")
-            if ordered:
-                key = (rank, float(np.float32(score)), doc)
-                if qid in last and (rank <= last[qid][0] or key[1:] >= last[qid][1:]):
-                    raise DataError(f"{path}:{no}: within query '{qid}' ranks must increase and scores decrease "
-                                    f"(ties: document ids descending, trec_eval's order)")
-                last[qid] = key
-            docs[doc] = score
+    for no, line in utf8_lines(path):
+        cols = line.split()
+        if not cols:
+            continue
+        if len(cols) != 6:
+            raise DataError(f"{path}:{no}: expected 6 columns 'qid Q0 docid rank score tag', got {len(cols)}")
+        qid, _, doc, rank_s, score_s, _ = cols
+        try:
+            rank, score = int(rank_s) if ordered else 0, parse_score(score_s)
+            if ordered and not rank_s.isascii():
+                raise ValueError(rank_s)
+        except ValueError:
+            what = f"rank '{rank_s}' or score '{score_s}'" if ordered else f"score '{score_s}'"
+            raise DataError(f"{path}:{no}: {what} is not a number") from None
+        docs = run.setdefault(qid, {})
+        if doc in docs:
+            raise DataError(f"{path}:{no}: document '{doc}' appears twice for query '{qid}'")
+        if not math.isfinite(score):
+            raise DataError(f"{path}:{no}: score is not finite")
+        if ordered:
+            key = (rank, float(np.float32(score)), doc)
+            if qid in last and (rank <= last[qid][0] or key[1:] >= last[qid][1:]):
+                raise DataError(f"{path}:{no}: within query '{qid}' ranks must increase and scores decrease "
+                                f"(ties: document ids descending, trec_eval's order)")
+            last[qid] = key
+        docs[doc] = score
     return run
 
 
