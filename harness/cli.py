@@ -60,7 +60,7 @@ def run_cmd(
     top_k: int = typer.Option(1000, "--top-k", help="Results kept per query."),
     force: bool = typer.Option(False, "--force", help="Recompute even if an identical run file exists."),
     no_download: bool = typer.Option(False, "--no-download", help="Never download a missing dataset or model."),
-    lenient_qrels: bool = typer.Option(False, "--lenient-qrels", help="Drop judgements naming unknown ids instead of failing."),
+    lenient_qrels: bool = typer.Option(False, "--lenient-qrels", help=cli_eval.LENIENT_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="For scripts: print only the run files' paths, no log and no scores."),
     sweep: List[str] = typer.Option([], "--sweep", help="Grid over a setting: --sweep key=v1,v2,... (repeatable)."),
     executor: Optional[str] = typer.Option(None, "--executor", help="Run as a grid of jobs: local or slurm."),
@@ -146,7 +146,8 @@ def _print_scores(infos, req, paths) -> None:
         files = [run_path(req.out, info.suite, key, name) for key in info.part_names]
         where = str(files[0]) if len(files) == 1 else f"{Path(req.out) / info.suite / info.name}/*/{name}.trec ({len(files)} parts)"
         try:
-            score = evaluate_dataset(info, name, req.out, req.data_dir, (metric,)).mean(metric)
+            score = evaluate_dataset(info, name, req.out, req.data_dir, (metric,),
+                                     lenient_qrels=req.lenient_qrels).mean(metric)
         except HarnessError as e:  # e.g. no qrels for a custom folder
             logging.getLogger("harness").debug("no score for %s: %s", info.name, e)
             typer.echo(f"{info.suite}/{info.name}  {name}  {where}")
@@ -206,7 +207,7 @@ def systems_cmd(
         out = Console(width=160)
     if system and (preset or sets):
         cls = get_system_class(system)
-        resolved = settings_dict(build_settings(cls.Settings, parse_sets(sets), preset))
+        resolved = settings_dict(build_settings(cls.Settings, parse_sets(sets), preset, system=system))
         typer.echo(f"# {system}" + (f" --preset {preset}" if preset else "") + "".join(f" --set {s}" for s in sets))
         width = max(len(k) for k in resolved)
         for k, v in resolved.items():

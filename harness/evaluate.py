@@ -397,8 +397,12 @@ def read_qrels_file(info: DatasetInfo, folder: str | Path) -> QrelsFile:
     return QrelsFile(qrels=qrels, sha256=sha, path=path)
 
 
-def load_qrels(info: DatasetInfo, key: str | None = None, data_dir: str | Path | None = None) -> QrelsFile:
-    """Find a dataset part like ``load_dataset`` does (``--data-dir``, HARNESS_DATA_DIR, cache) and read its qrels."""
+def load_qrels(info: DatasetInfo, key: str | None = None, data_dir: str | Path | None = None,
+               lenient: bool = False) -> QrelsFile:
+    """Find a dataset part like ``load_dataset`` does (``--data-dir``, HARNESS_DATA_DIR, cache) and read its qrels;
+    a judgement naming a query id that is not in the queries file is an error naming its line. ``lenient``
+    (``--lenient-qrels``): the judgements ``harness run --lenient-qrels`` keeps, i.e. the whole dataset is read and
+    judgements naming unknown query or document ids are dropped (and reported), exactly as for the run."""
     key = key or info.name
     folder = locate(info, key, data_dir)
     if folder is None:
@@ -406,6 +410,9 @@ def load_qrels(info: DatasetInfo, key: str | None = None, data_dir: str | Path |
 
         where = " or ".join(str(d / relative_folder(info, key)) for d in data_dirs(data_dir))
         raise HarnessError(f"qrels for '{key}' not found: no dataset folder at {where} (pass --data-dir)")
+    if lenient:
+        ds = layout_of(info).load(folder, info, key, lenient_qrels=True)
+        return QrelsFile(qrels=ds.qrels, sha256=f"lenient:{ds.fingerprint}", path=Path(ds.files["qrels"]))
     return read_qrels_file(info, folder)
 
 
@@ -474,8 +481,10 @@ class DatasetScores:
 
 
 def evaluate_dataset(info: DatasetInfo, system: str, runs_dir: str | Path, data_dir: str | Path | None = None,
-                     metrics: Iterable["Metric | str"] | None = None, use_cache: bool = True) -> DatasetScores:
-    """Evaluate ``runs/<suite>/<dataset>[/<part>]/<system>.trec``; every part must be present."""
+                     metrics: Iterable["Metric | str"] | None = None, use_cache: bool = True,
+                     lenient_qrels: bool = False) -> DatasetScores:
+    """Evaluate ``runs/<suite>/<dataset>[/<part>]/<system>.trec``; every part must be present. ``lenient_qrels``:
+    see :func:`load_qrels`."""
     metrics = tuple(metrics) if metrics is not None else metrics_for(info)
     present, missing = run_files_for(info, runs_dir, system)
     if missing:
@@ -484,6 +493,6 @@ def evaluate_dataset(info: DatasetInfo, system: str, runs_dir: str | Path, data_
         raise HarnessError(f"{info.name}: {what} missing for system '{system}' ({shown}; expected e.g. "
                            f"{run_path(runs_dir, info.suite, missing[0], system)}); a macro average over fewer parts "
                            f"would not be comparable")
-    parts = tuple((key, evaluate_file(path, load_qrels(info, key, data_dir), metrics, use_cache=use_cache))
+    parts = tuple((key, evaluate_file(path, load_qrels(info, key, data_dir, lenient_qrels), metrics, use_cache=use_cache))
                   for key, path in present)
     return DatasetScores(info=info, system=system, parts=parts)

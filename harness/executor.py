@@ -140,7 +140,7 @@ def expand_grid(systems: list[str], suite: str, datasets: list[str] | None, swee
             # --set and --sweep keys apply to the systems that have them (k1 to bm25, remine_every to rgpl)
             job_sets = {**{k: v for k, v in (sets or {}).items() if k in fields_of[system]},
                         **{k: v for k, v in over.items() if k != "seed"}}
-            build_settings(classes[system].Settings, job_sets, preset)  # fail now, not in a queued job
+            build_settings(classes[system].Settings, job_sets, preset, system=system)  # fail now, not in a queued job
             run_name = (name or system) + "".join(f"-{k}-{_slug(v)}" for k, v in over.items())
             seed = int(over["seed"]) if "seed" in over else common.get("seed", 42)
             for info in infos:

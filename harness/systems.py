@@ -15,6 +15,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import logging
+import math
 import sys
 import types
 import typing
@@ -153,9 +154,13 @@ def _convert(raw: str, tp: Any, key: str) -> Any:
                     raise
                 return int(as_float)
         if tp is float:
-            return float(raw)
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError(raw)
+            return value
     except ValueError:
-        raise SettingsError(f"setting '{key}': '{raw}' is not a valid {tp.__name__}") from None
+        kind = "finite float" if tp is float else tp.__name__
+        raise SettingsError(f"setting '{key}': '{raw}' is not a valid {kind}") from None
     return raw
 
 
@@ -169,15 +174,19 @@ def parse_sets(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def build_settings(settings_cls: type, overrides: dict[str, str], preset: str | None = None) -> Any:
-    """Defaults, then the preset, then ``--set`` overrides, each value converted to the field's type."""
+def build_settings(settings_cls: type, overrides: dict[str, str], preset: str | None = None,
+                   system: str | None = None) -> Any:
+    """Defaults, then the preset, then ``--set`` overrides, each value converted to the field's type. ``system``:
+    the system's name, for messages."""
     hints = typing.get_type_hints(settings_cls)
     names = {f.name for f in dataclasses.fields(settings_cls)}
     values: dict[str, Any] = {}
     if preset:
         presets = getattr(settings_cls, "PRESETS", {})
         if preset not in presets:
-            raise SettingsError(f"unknown preset '{preset}' for {settings_cls.__qualname__}; known: {', '.join(presets) or 'none'}")
+            whose = f" of system '{system}'" if system else ""
+            raise SettingsError(f"unknown preset '{preset}'{whose}; " +
+                                (f"presets: {', '.join(presets)}" if presets else "it has no presets"))
         values.update(presets[preset])
     for k, raw in overrides.items():
         if k not in names:

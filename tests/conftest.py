@@ -36,8 +36,9 @@ SHARED_DATA = Path(os.environ.get("HARNESS_SHARED_DATA", REPO.parent / "shared" 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test gets its own HARNESS_CACHE so caches never leak between tests."""
+    """Every test gets its own HARNESS_CACHE (and ir_datasets cache) so caches never leak between tests."""
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("IR_DATASETS_HOME", str(tmp_path_factory.mktemp("ir_datasets")))
     monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
 
 
