@@ -566,12 +566,12 @@ def load_dataset(info: DatasetInfo, key: str | None = None, data_dir: str | os.P
     key = key or info.name
     folder = locate(info, key, data_dir)
     if folder is None:
-        refusal = "downloads are disabled" if not allow_download else download_refusal(info)
-        if refusal:  # before any lock: a misspelt name leaves no lock file behind
-            raise HarnessError(_missing_message(info, key, data_dir, refusal))
         from .locks import hold
 
         try:
+            refusal = "downloads are disabled" if not allow_download else download_refusal(info)
+            if refusal:  # before any lock: a misspelt name leaves no lock file behind
+                raise HarnessError(refusal)
             # one downloader per dataset; the lock lives outside the data folder, which must hold datasets only
             lock = cache_root() / "locks" / ("download-" + str(relative_folder(info, key)).replace(os.sep, "+"))
             with hold(lock, f"download of '{key}'"):

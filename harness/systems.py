@@ -156,11 +156,10 @@ def _convert(raw: str, tp: Any, key: str) -> Any:
         if tp is float:
             value = float(raw)
             if not math.isfinite(value):
-                raise ValueError(raw)
+                raise SettingsError(f"setting '{key}': '{raw}' is not a finite number")
             return value
     except ValueError:
-        kind = "finite float" if tp is float else tp.__name__
-        raise SettingsError(f"setting '{key}': '{raw}' is not a valid {kind}") from None
+        raise SettingsError(f"setting '{key}': '{raw}' is not a valid {tp.__name__}") from None
     return raw
 
 
