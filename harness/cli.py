@@ -259,10 +259,28 @@ for _info in app.registered_commands:  # every command's --help: flags without a
         _info.cls = type(_cls.__name__, (_FlagsTakeNoValue, _cls), {})
 
 
+def _once_per_command():
+    """A warning is printed once per command: ``harness run`` reads a dataset's qrels to run and again to print the
+    score, and would otherwise say twice what ``--lenient-qrels`` dropped."""
+    seen: set[str] = set()
+
+    def first_time(record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        message = record.getMessage()
+        if message in seen:
+            return False
+        seen.add(message)
+        return True
+
+    return first_time
+
+
 def _configure_logging(debug: bool) -> None:
     """The project's own log lines (logger ``harness``) go to stderr; other libraries speak only when they warn."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(_once_per_command())
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("harness").setLevel(logging.DEBUG if debug else logging.INFO)
     # faiss announces at INFO that it fell back from its AVX512-SPR build to another one: not news to a user

@@ -222,19 +222,9 @@ def checked_qrels(qrels_path: Path, qrels: dict[str, dict[str, int]], where: dic
                                     (unknown_d, 1, "document ids not in the corpus")) if found]
     left = (f"; {len(emptied)} judged queries left without judgements "
             + ("still count (scored 0)" if keep_emptied else "no longer count")) if emptied else ""
-    _note_once(f"{qrels_path}: --lenient-qrels dropped {len(dropped)} of {len(where)} judgements: "
-               f"{', '.join(parts)}{left}")
+    log.warning("%s: --lenient-qrels dropped %d of %d judgements: %s%s", qrels_path, len(dropped), len(where),
+                ", ".join(parts), left)
     return kept
-
-
-_NOTED: set[str] = set()
-
-
-def _note_once(message: str) -> None:
-    """A warning line, once per process (``harness run`` reads the qrels to run and again to print the score)."""
-    if message not in _NOTED:
-        _NOTED.add(message)
-        log.warning("%s", message)
 
 
 def load_beir_folder(path: Path, info: DatasetInfo, key: str | None = None, lenient_qrels: bool = False) -> Dataset:
