@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Container, Iterator
 
 from .errors import DataError, HarnessError, error_summary
-from .fileio import atomic_open, json_object, utf8_lines
+from .fileio import atomic_open, json_object, parse_decimal, utf8_lines
 from .registry import SUITE_NAMES, DatasetInfo, get_suite
 
 log = logging.getLogger("harness")
@@ -175,9 +175,12 @@ def read_beir_qrels(path: Path) -> tuple[dict[str, dict[str, int]], dict[tuple[s
         if len(cols) != 3:
             raise DataError(f"{path}:{no}: expected 3 tab-separated columns (query-id, corpus-id, score), got {len(cols)}")
         qid, did, score = (c.strip() for c in cols)
+        if not qid or not did:
+            raise DataError(f"{path}:{no}: empty {'query' if not qid else 'document'} id")
         try:
-            grade = int(float(score))
-        except ValueError:
+            value = parse_decimal(score)
+            grade = int(value)  # the integer part, as trec_eval reads a grade; ValueError/OverflowError: nan, inf
+        except (ValueError, OverflowError):
             raise DataError(f"{path}:{no}: relevance score '{score}' is not a number") from None
         if (qid, did) in where:
             raise DataError(f"{path}:{no}: duplicate judgement for query '{qid}', document '{did}' (first on line {where[qid, did]})")
@@ -286,9 +289,12 @@ def read_lotte_qas(path: Path) -> tuple[dict[str, dict[str, int]], dict[tuple[st
             continue
         obj = json_object(path, no, line)
         qid = _str_field(path, no, obj, "qid")
+        if not qid.strip():
+            raise DataError(f"{path}:{no}: empty query id")
         pids = obj.get("answer_pids")
-        if not isinstance(pids, list):
-            raise DataError(f"{path}:{no}: field 'answer_pids' must be a list")
+        if not isinstance(pids, list) or not all(
+                isinstance(p, int) and not isinstance(p, bool) or isinstance(p, str) and p.strip() for p in pids):
+            raise DataError(f"{path}:{no}: field 'answer_pids' must be a list of passage ids (integers or strings)")
         if qid in qrels:
             raise DataError(f"{path}:{no}: duplicate qid '{qid}'")
         qrels[qid] = {}

@@ -34,9 +34,9 @@ import numpy as np
 
 from .datasets import cache_root, layout_of, locate
 from .errors import DataError, HarnessError
-from .fileio import atomic_open, read_json, stable_hash
+from .fileio import atomic_open, parse_decimal, read_json, stable_hash
 from .registry import DatasetInfo
-from .runs import parse_score, read_run, run_files_for, run_path, single, trec_order  # noqa: F401 (trec_order: re-exported)
+from .runs import read_run, run_files_for, run_path, single, trec_order  # noqa: F401 (trec_order: re-exported)
 
 EVAL_VERSION = 3  # bump when a convention above changes: it invalidates cached results
 
@@ -283,7 +283,7 @@ def _read_run_fast(path: Path) -> Run | None:
                     if docs is None:
                         docs = run[qid] = {}
                     current = qid
-                docs[doc] = parse_score(score)
+                docs[doc] = parse_decimal(score)
                 lines += 1
     except ValueError:  # a malformed line (or a byte that is not UTF-8)
         return None

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -58,6 +59,20 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(fh)
 
 
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.ASCII | re.IGNORECASE)
+
+
+def parse_decimal(text: str) -> float:
+    """A number as C's ``strtod`` reads a decimal one (``1``, ``-2.5``, ``.5e3``, ``inf``); ValueError for anything
+    else, including the digit separators (``1_0``) and non-ASCII digits that Python's ``float()`` also accepts."""
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"not a number: {text!r}")
+    return float(text)
+
+
+_LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def json_error(e: json.JSONDecodeError) -> str:
     """``malformed JSON (<what> at column N)``; json's own messages may end in "at" already ("Unterminated string
     starting at"), which then reads "... starting at column N"."""
@@ -77,6 +92,11 @@ def json_object(path: str | os.PathLike, no: int, line: str) -> dict:
         raise DataError(f"{path}:{no}: malformed JSON (nested too deeply)") from None
     if not isinstance(obj, dict):
         raise DataError(f"{path}:{no}: expected a JSON object, got {type(obj).__name__}")
+    if _LONE_SURROGATE_ESCAPE.search(line):  # "\ud800" alone is valid JSON but no character: it cannot be written back
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataError(f"{path}:{no}: malformed JSON (a \\u escape of a lone surrogate, not a character)") from None
     return obj
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import DataError
-from .fileio import atomic_open, read_json, utf8_lines, write_json
+from .fileio import atomic_open, parse_decimal, read_json, utf8_lines, write_json
 from .registry import DatasetInfo, get_suite, resolve_dataset
 
 Run = dict[str, dict[str, float]]  # qid -> docid -> score
@@ -62,17 +61,6 @@ def datasets_with_runs(suite: str, systems: Sequence[str], runs_dir: str | Path)
 def manifest_path(trec_path: str | Path) -> Path:
     p = Path(trec_path)
     return p.with_name(p.name[: -len(".trec")] + ".manifest.json" if p.name.endswith(".trec") else p.name + ".manifest.json")
-
-
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.ASCII | re.IGNORECASE)
-
-
-def parse_score(text: str) -> float:
-    """A score column as C's ``strtod`` reads a decimal number; ValueError for anything else, including the digit
-    separators (``1_0``) and non-ASCII digits that Python's ``float()`` would accept."""
-    if not _NUMBER.fullmatch(text):
-        raise ValueError(f"not a number: {text!r}")
-    return float(text)
 
 
 def single(scores: Iterable[float]) -> np.ndarray:
@@ -140,7 +128,7 @@ def read_run(path: str | Path, ordered: bool = True) -> Run:
             raise DataError(f"{path}:{no}: expected 6 columns 'qid Q0 docid rank score tag', got {len(cols)}")
         qid, _, doc, rank_s, score_s, _ = cols
         try:
-            rank, score = int(rank_s) if ordered else 0, parse_score(score_s)
+            rank, score = int(rank_s) if ordered else 0, parse_decimal(score_s)
             if ordered and not rank_s.isascii():
                 raise ValueError(rank_s)
         except ValueError:

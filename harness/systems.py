@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Protocol
 
 from .datasets import Dataset
 from .errors import HarnessError, SettingsError
-from .fileio import stable_hash
+from .fileio import parse_decimal, stable_hash
 
 log = logging.getLogger("harness")
 
@@ -146,15 +146,14 @@ def _convert(raw: str, tp: Any, key: str) -> Any:
                 return False
             raise ValueError(raw)
         if tp is int:
-            try:
-                return int(raw)
-            except ValueError:
-                as_float = float(raw)  # accepts 3e4
-                if not as_float.is_integer():
-                    raise
-                return int(as_float)
+            as_float = parse_decimal(raw)  # accepts 3e4; not '1_000' or non-ASCII digits
+            if raw.lstrip("+-").isdigit():
+                return int(raw)  # exactly, however long
+            if not as_float.is_integer():
+                raise ValueError(raw)
+            return int(as_float)
         if tp is float:
-            value = float(raw)
+            value = parse_decimal(raw)
             if not math.isfinite(value):
                 raise SettingsError(f"setting '{key}': '{raw}' is not a finite number")
             return value
