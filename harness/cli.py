@@ -300,10 +300,12 @@ def _print_cause(e: BaseException) -> None:
 
 
 def _print_error(message: str) -> None:
-    """``error: <message>`` on one line of stderr (the message's own brackets are text, not rich markup)."""
+    """``error: <message>`` on one line of stderr: the message's brackets are text, not rich markup, and a control
+    character it quotes from the input (a newline inside an id) is shown escaped (``\\n``)."""
     from rich.markup import escape
 
-    stderr_console().print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message)
+    stderr_console().print(f"[red]error:[/red] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def _is_usage_error(e: BaseException) -> bool:

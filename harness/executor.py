@@ -321,11 +321,14 @@ def _check_profile_value(path: Path, table: str, key: str, value) -> None:
     ok = {"text": isinstance(value, str), "count": count,
           "texts": isinstance(value, list) and all(isinstance(x, str) for x in value),
           "time": count or isinstance(value, str)}[kind]
-    if ok and kind == "time" and isinstance(value, str):
-        try:
+    try:
+        if ok and kind == "time" and isinstance(value, str):
             _time_minutes(value)
-        except SettingsError:
-            ok = False
+        if ok and key == "extra":
+            for opt in value:
+                _sbatch_option(opt)
+    except SettingsError as e:
+        raise HarnessError(f"{path}: [{table}] {key}: {e}") from None
     if not ok:
         need = {"text": "a string", "count": "a whole number >= 0", "texts": "a list of strings",
                 "time": "minutes or a string D-HH:MM:SS"}[kind]
@@ -350,15 +353,18 @@ def slurm_parameters(options: dict) -> dict:
         params["setup"] = [str(x) for x in options["setup"]]
     if options.get("array_parallelism"):
         params["array_parallelism"] = int(options["array_parallelism"])
-    extra = {}
-    for opt in options.get("extra") or []:
-        m = re.fullmatch(r"--?([A-Za-z][\w-]*)(?:[= ](.*))?", str(opt).strip())
-        if not m:
-            raise SettingsError(f"extra sbatch option '{opt}': expected --name=value or --flag")
-        extra[m.group(1).replace("-", "_")] = m.group(2) if m.group(2) is not None else True
+    extra = dict(_sbatch_option(opt) for opt in options.get("extra") or [])
     if extra:
         params["additional_parameters"] = extra
     return params
+
+
+def _sbatch_option(opt) -> tuple[str, str | bool]:
+    """``--qos=high`` -> ("qos", "high"); ``--exclusive`` -> ("exclusive", True)."""
+    m = re.fullmatch(r"--?([A-Za-z][\w-]*)(?:[= ](.*))?", str(opt).strip(), flags=re.ASCII | re.DOTALL)
+    if not m:
+        raise SettingsError(f"extra sbatch option '{opt}': expected --name=value or --flag")
+    return m.group(1).replace("-", "_"), m.group(2) if m.group(2) is not None else True
 
 
 def _options_for(system: str, profile: dict, flags: dict) -> dict:
