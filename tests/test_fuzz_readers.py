@@ -411,25 +411,30 @@ def test_lotte_qas(world, data):
 PUBLISHED = json.loads((REPO / "leaderboards" / "published" / "rgpl2025.json").read_text(encoding="utf-8"))
 
 
+def _slots(node, out: list) -> list:
+    """Every (container, key) of a JSON tree."""
+    for key in (list(node) if isinstance(node, dict) else range(len(node)) if isinstance(node, list) else []):
+        out.append((node, key))
+        _slots(node[key], out)
+    return out
+
+
 @st.composite
 def published_files(draw) -> bytes:
-    """The shipped rgpl2025.json with a few values replaced, removed or added somewhere in its tree, sometimes cut
-    short."""
+    """The shipped rgpl2025.json with a few values, anywhere in its tree, replaced by other JSON, removed, or given a
+    sibling; sometimes cut short."""
     doc = copy.deepcopy(PUBLISHED)
     for _ in range(draw(st.integers(1, 3))):
-        parent, key = None, None
-        node = doc
-        while isinstance(node, (dict, list)) and node and (parent is None or draw(st.integers(0, 3))):
-            parent = node
-            key = draw(st.sampled_from(list(node) if isinstance(node, dict) else range(len(node))))
-            node = node[key]
-        if parent is None:
-            continue
+        slots = _slots(doc, [])
+        if not slots:
+            break
+        parent, key = slots[draw(st.integers(0, len(slots) - 1))]
         action = draw(st.sampled_from(["replace", "replace", "delete", "add"]))
         if action == "delete":
             del parent[key]
         elif action == "add" and isinstance(parent, dict):
-            parent[draw(st.sampled_from(["extra", "values", "group", "average", "dataset", "averages"]))] = draw(json_values)
+            parent[draw(st.sampled_from(["extra", "values", "group", "average", "dataset", "averages", "display"]))] = \
+                draw(json_values)
         else:
             parent[key] = draw(st.one_of(json_values, st.sampled_from(["scifact", "bm25", "rgpl", "+1.0", "lotte"])))
     text = json.dumps(doc, indent=1).encode("utf-8")
