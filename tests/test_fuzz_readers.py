@@ -306,28 +306,28 @@ def test_run_files(world, data):
                  where, [per_query])
 
 
-# ------------------------------------------------------------------------------------------ BEIR dataset
+# ------------------------------------------------------------------------------------------ dataset files
+def check_dataset_file(world, path: Path, data: bytes, expected, parsed, dataset: str) -> None:
+    """``path`` holding ``data``: ``parsed(path)`` equals the independent reader's ``expected``, or the harness's
+    reader stops naming the file and line, and so does ``harness run`` on the dataset, writing nothing."""
+    with swapped(path, data):
+        if isinstance(expected, dict):
+            assert parsed(path) == expected
+            return
+        assert message_of(parsed, path).startswith(names(path, expected))
+        out = world["root"] / "runs"
+        assert_stops(["run", "--system", "bm25", "--datasets", dataset, "--data-dir", str(world["data"]),
+                      "--out", str(out)], names(path, expected), [out])
+
+
 @settings(max_examples=80)
 @given(text_file(columns_line([tokens, tokens, numbers], seps=("\t",))).map(
     lambda b: (b"query-id\tcorpus-id\tscore\n" + b) if b[:1] == b"q" else b))
 def test_beir_qrels(world, data):
     from harness.datasets import read_beir_qrels
 
-    with swapped(world["beir"] / "qrels" / "test.tsv", data) as path:
-        expected = ref_beir_qrels(data)
-        if isinstance(expected, dict):
-            assert read_beir_qrels(path)[0] == expected
-            return
-        assert message_of(read_beir_qrels, path).startswith(names(path, expected))
-        per_query = world["root"] / "per-query.json"
-        assert_stops(["evaluate", str(world["run"]), "-d", "tiny", "--data-dir", str(world["data"]),
-                      "--per-query", str(per_query)], names(path, expected), [per_query])
-
-
-def _run_stops(world, dataset: str, where: str) -> None:
-    out = world["root"] / "runs"
-    assert_stops(["run", "--system", "bm25", "--datasets", dataset, "--data-dir", str(world["data"]), "--out", str(out)],
-                 where, [out])
+    check_dataset_file(world, world["beir"] / "qrels" / "test.tsv", data, ref_beir_qrels(data),
+                       lambda p: read_beir_qrels(p)[0], "tiny")
 
 
 @settings(max_examples=60)
@@ -335,13 +335,13 @@ def _run_stops(world, dataset: str, where: str) -> None:
 def test_beir_queries(world, data):
     from harness.datasets import read_beir_queries
 
-    with swapped(world["beir"] / "queries.jsonl", data) as path:
-        expected = ref_beir_jsonl(data, "queries")
-        if isinstance(expected, dict):
-            assert read_beir_queries(path)[0] == expected
-            return
-        assert message_of(read_beir_queries, path).startswith(names(path, expected))
-        _run_stops(world, "tiny", names(path, expected))
+    check_dataset_file(world, world["beir"] / "queries.jsonl", data, ref_beir_jsonl(data, "queries"),
+                       lambda p: read_beir_queries(p)[0], "tiny")
+
+
+def _corpus_as_dict(corpus, with_titles: bool) -> dict:
+    assert len(set(corpus.ids)) == len(corpus)
+    return dict(zip(corpus.ids, zip(corpus.titles, corpus.texts) if with_titles else corpus.texts))
 
 
 @settings(max_examples=60)
@@ -349,30 +349,17 @@ def test_beir_queries(world, data):
 def test_beir_corpus(world, data):
     from harness.datasets import read_beir_corpus
 
-    with swapped(world["beir"] / "corpus.jsonl", data) as path:
-        expected = ref_beir_jsonl(data, "corpus")
-        if isinstance(expected, dict):
-            corpus, _ = read_beir_corpus(path)
-            assert dict(zip(corpus.ids, zip(corpus.titles, corpus.texts))) == expected and len(corpus) == len(expected)
-            return
-        assert message_of(read_beir_corpus, path).startswith(names(path, expected))
-        _run_stops(world, "tiny", names(path, expected))
+    check_dataset_file(world, world["beir"] / "corpus.jsonl", data, ref_beir_jsonl(data, "corpus"),
+                       lambda p: _corpus_as_dict(read_beir_corpus(p)[0], True), "tiny")
 
 
-# ----------------------------------------------------------------------------------------------- LoTTE
 @settings(max_examples=40)
 @given(text_file(columns_line([tokens, tokens], seps=("\t",))))
 def test_lotte_collection(world, data):
     from harness.datasets import read_lotte_collection
 
-    with swapped(world["lotte"] / "collection.tsv", data) as path:
-        expected = ref_lotte_tsv(data, "collection")
-        if isinstance(expected, dict):
-            corpus, _ = read_lotte_collection(path)
-            assert dict(zip(corpus.ids, corpus.texts)) == expected and len(corpus) == len(expected)
-            return
-        assert message_of(read_lotte_collection, path).startswith(names(path, expected))
-        _run_stops(world, "lifestyle.search", names(path, expected))
+    check_dataset_file(world, world["lotte"] / "collection.tsv", data, ref_lotte_tsv(data, "collection"),
+                       lambda p: _corpus_as_dict(read_lotte_collection(p)[0], False), "lifestyle.search")
 
 
 @settings(max_examples=40)
@@ -380,13 +367,8 @@ def test_lotte_collection(world, data):
 def test_lotte_questions(world, data):
     from harness.datasets import read_lotte_questions
 
-    with swapped(world["lotte"] / "questions.search.tsv", data) as path:
-        expected = ref_lotte_tsv(data, "questions")
-        if isinstance(expected, dict):
-            assert read_lotte_questions(path)[0] == expected
-            return
-        assert message_of(read_lotte_questions, path).startswith(names(path, expected))
-        _run_stops(world, "lifestyle.search", names(path, expected))
+    check_dataset_file(world, world["lotte"] / "questions.search.tsv", data, ref_lotte_tsv(data, "questions"),
+                       lambda p: read_lotte_questions(p)[0], "lifestyle.search")
 
 
 pids = st.lists(st.one_of(st.integers(-1, 12), st.sampled_from(["1", "2", "", " ", "x"]), st.floats(0, 3),
@@ -398,13 +380,8 @@ pids = st.lists(st.one_of(st.integers(-1, 12), st.sampled_from(["1", "2", "", " 
 def test_lotte_qas(world, data):
     from harness.datasets import read_lotte_qas
 
-    with swapped(world["lotte"] / "qas.search.jsonl", data) as path:
-        expected = ref_lotte_qas(data)
-        if isinstance(expected, dict):
-            assert read_lotte_qas(path)[0] == expected
-            return
-        assert message_of(read_lotte_qas, path).startswith(names(path, expected))
-        _run_stops(world, "lifestyle.search", names(path, expected))
+    check_dataset_file(world, world["lotte"] / "qas.search.jsonl", data, ref_lotte_qas(data),
+                       lambda p: read_lotte_qas(p)[0], "lifestyle.search")
 
 
 # ------------------------------------------------------------------------------------- published results
