@@ -16,6 +16,7 @@ import copy
 import json
 import math
 import re
+import types
 import typing
 from pathlib import Path
 
@@ -472,7 +473,7 @@ BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "fal
 
 def ref_setting(raw: str, tp):
     """What ``--set key=raw`` means for a field of type ``tp``; a ValueError if it means nothing."""
-    if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", typing.Union)):
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
         if raw.lower() in ("none", "null", ""):
             return None
         tp = next(a for a in typing.get_args(tp) if a is not type(None))
@@ -557,7 +558,10 @@ def ref_profile(data: bytes):
     """tomllib's reading of the file, then Slurm's: a [slurm] table of known keys (sub-tables per system, of known
     keys), strings where Slurm takes text, whole numbers >= 0 for counts, minutes or [D-]HH[:MM[:SS]] for the time,
     lists of strings for extra (each --name[=value]) and setup."""
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
 
     try:
         slurm = tomllib.loads(data.decode("utf-8")).get("slurm")
