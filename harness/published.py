@@ -39,7 +39,7 @@ from .stats import TestSettings
 from .tables import (BOLD_RULES, Cell, Column, Row, Section, Table, average_cell, average_rows, leaderboards_dir,
                      legend, ordered_groups)
 
-_SUPERSCRIPT = re.compile(r"[+-]\d+(\.\d+)?", re.ASCII)  # fullmatch: printed text such as +0.6
+_SUPERSCRIPT = re.compile(r"^[+-]\d+(\.\d+)?$")
 
 
 def published_dir() -> Path:
@@ -381,6 +381,7 @@ def _check_table(path: Path, raw, i: int) -> None:
         except HarnessError as e:
             raise DataError(f"{where}: {e}") from None
     _field(where, raw, "alpha", lambda v: _is_number(v) and 0 < v < 1, "a number between 0 and 1")
+    _field(where, raw, "untested", _map_of(_is_text), "an object of dataset: reason")
     columns = _field(where, raw, "columns", _list_of(lambda c: isinstance(c, dict) and _is_text(c.get("key"))),
                      "a non-empty list of objects with a string 'key'")
     if not columns:
@@ -403,7 +404,7 @@ def _check_table(path: Path, raw, i: int) -> None:
     if raw.get("star_position", "cell") not in ("cell", "label"):
         raise DataError(f"{where}: star_position must be 'cell' or 'label'")
     known = set(s.names())
-    for ds in _field(where, raw, "untested", _map_of(_is_text), "an object of dataset: reason") or {}:
+    for ds in raw.get("untested", {}):
         if ds not in known:
             raise DataError(f"{where}: 'untested' names unknown {s.name} dataset '{ds}'")
     _field(where, raw, "averages", _map_of(_map_of(lambda v: v is None or _is_number(v))),
