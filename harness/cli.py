@@ -13,7 +13,24 @@ from . import cli_eval, cli_figures, cli_grid, cli_leaderboard
 from .errors import HarnessError
 from .progress import stderr_console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+class _FlagsTakeNoValue:
+    """A boolean flag takes no value, so its line in ``--help`` shows no type: typer >= 0.2x prints ``--force <bool>``
+    as if it took one (and ``--quiet true`` then looks right to a user). Blanks the metavar of every flag, including
+    flags added later and ``--help`` itself."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for p in params:
+            if getattr(p, "is_flag", False) and getattr(p, "metavar", None) is None:
+                p.metavar = ""
+        return params
+
+
+class _Group(_FlagsTakeNoValue, typer.core.TyperGroup):
+    pass
+
+
+app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True,
                   help="Benchmark harness for unsupervised domain adaptation of dense retrievers (BM25, Base, GPL, R-GPL).")
 
 
@@ -43,7 +60,7 @@ def run_cmd(
     top_k: int = typer.Option(1000, "--top-k", help="Results kept per query."),
     force: bool = typer.Option(False, "--force", help="Recompute even if an identical run file exists."),
     no_download: bool = typer.Option(False, "--no-download", help="Never download a missing dataset or model."),
-    lenient_qrels: bool = typer.Option(False, "--lenient-qrels", help="Drop judgements naming unknown ids instead of failing."),
+    lenient_qrels: bool = typer.Option(False, "--lenient-qrels", help=cli_eval.LENIENT_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="For scripts: print only the run files' paths, no log and no scores."),
     sweep: List[str] = typer.Option([], "--sweep", help="Grid over a setting: --sweep key=v1,v2,... (repeatable)."),
     executor: Optional[str] = typer.Option(None, "--executor", help="Run as a grid of jobs: local or slurm."),
@@ -129,7 +146,8 @@ def _print_scores(infos, req, paths) -> None:
         files = [run_path(req.out, info.suite, key, name) for key in info.part_names]
         where = str(files[0]) if len(files) == 1 else f"{Path(req.out) / info.suite / info.name}/*/{name}.trec ({len(files)} parts)"
         try:
-            score = evaluate_dataset(info, name, req.out, req.data_dir, (metric,)).mean(metric)
+            score = evaluate_dataset(info, name, req.out, req.data_dir, (metric,),
+                                     lenient_qrels=req.lenient_qrels).mean(metric)
         except HarnessError as e:  # e.g. no qrels for a custom folder
             logging.getLogger("harness").debug("no score for %s: %s", info.name, e)
             typer.echo(f"{info.suite}/{info.name}  {name}  {where}")
@@ -189,7 +207,7 @@ def systems_cmd(
         out = Console(width=160)
     if system and (preset or sets):
         cls = get_system_class(system)
-        resolved = settings_dict(build_settings(cls.Settings, parse_sets(sets), preset))
+        resolved = settings_dict(build_settings(cls.Settings, parse_sets(sets), preset, system=system))
         typer.echo(f"# {system}" + (f" --preset {preset}" if preset else "") + "".join(f" --set {s}" for s in sets))
         width = max(len(k) for k in resolved)
         for k, v in resolved.items():
@@ -235,12 +253,34 @@ def _show(value) -> str:
 
 for _commands in (cli_eval, cli_figures, cli_grid, cli_leaderboard):  # each module adds its group of commands
     _commands.register(app)
+for _info in app.registered_commands:  # every command's --help: flags without a type (see _FlagsTakeNoValue)
+    _cls = _info.cls or typer.core.TyperCommand
+    if not issubclass(_cls, _FlagsTakeNoValue):
+        _info.cls = type(_cls.__name__, (_FlagsTakeNoValue, _cls), {})
+
+
+def _once_per_command():
+    """A warning is printed once per command: ``harness run`` reads a dataset's qrels to run and again to print the
+    score, and would otherwise say twice what ``--lenient-qrels`` dropped."""
+    seen: set[str] = set()
+
+    def first_time(record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        message = record.getMessage()
+        if message in seen:
+            return False
+        seen.add(message)
+        return True
+
+    return first_time
 
 
 def _configure_logging(debug: bool) -> None:
     """The project's own log lines (logger ``harness``) go to stderr; other libraries speak only when they warn."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(_once_per_command())
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("harness").setLevel(logging.DEBUG if debug else logging.INFO)
     # faiss announces at INFO that it fell back from its AVX512-SPR build to another one: not news to a user
@@ -259,8 +299,40 @@ def _print_cause(e: BaseException) -> None:
     traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
 
 
+def _print_error(message: str) -> None:
+    """``error: <message>`` on one line of stderr: the message's brackets are text, not rich markup, and a control
+    character it quotes from the input (a newline inside an id) is shown escaped (``\\n``)."""
+    from rich.markup import escape
+
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message)
+    stderr_console().print(f"[red]error:[/red] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def _is_usage_error(e: BaseException) -> bool:
+    """A command-line usage error: click's ``ClickException`` family (an unknown command or option, a missing or
+    ill-typed value). Told apart by class name, not by ``isinstance``: typer >= 0.2x raises the exceptions of the copy
+    of click it bundles (``typer._click``), which are not subclasses of ``click``'s own, and older typers raise
+    click's."""
+    return any(cls.__name__ == "ClickException" for cls in type(e).__mro__)
+
+
+def _print_usage_error(e: BaseException, args: list[str]) -> None:
+    """One line naming the problem and where the help is; with no command at all, the help itself."""
+    ctx = getattr(e, "ctx", None)
+    if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:  # bare ``harness``: show what it can do
+        text = ctx.get_help()  # typer's rich help prints itself and returns ""; click's returns the text
+        if text:
+            typer.echo(text)
+        return
+    format_message = getattr(e, "format_message", None)
+    message = " ".join(str(format_message() if callable(format_message) else e).split()) or type(e).__name__
+    command = getattr(ctx, "command_path", "") or " ".join(["harness"] + args[:1 if args and args[0][:1] != "-" else 0])
+    _print_error(f"{message} (see '{command} --help')")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: HarnessError becomes one line on stderr and exit status 2 (``--debug``: with its cause)."""
+    """Console entry point: a HarnessError or a usage error becomes one line on stderr and exit status 2 (``--debug``:
+    with its cause)."""
     import os
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -276,18 +348,18 @@ def main(argv: list[str] | None = None) -> None:
     except HarnessError as e:
         if debug:
             _print_cause(e)
-        stderr_console().print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        _print_error(str(e))
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         stderr_console().print("aborted")
         sys.exit(130)
     except Exception as e:
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+        if not _is_usage_error(e):
+            raise
+        if debug:
+            _print_cause(e)
+        _print_usage_error(e, args)
+        sys.exit(2)
     finally:
         if previous is None:
             os.environ.pop("HARNESS_DEBUG", None)

@@ -9,6 +9,10 @@ import typer
 from .errors import HarnessError
 
 
+LENIENT_HELP = ("Drop judgements naming query or document ids the dataset does not have (and say what was dropped) "
+                "instead of failing, as `harness run --lenient-qrels` does.")
+
+
 def _split(text: Optional[str]) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()] if text else []
 
@@ -56,6 +60,7 @@ def evaluate_cmd(
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Folder holding the dataset (or HARNESS_DATA_DIR)."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated, e.g. ndcg_cut_10,mrr@10,recall@100 (default: the dataset's metric, MRR@10, Recall@100)."),
     per_query: Optional[str] = typer.Option(None, "--per-query", help="Write per-query scores as JSON to this path."),
+    lenient_qrels: bool = typer.Option(False, "--lenient-qrels", help=LENIENT_HELP),
 ) -> None:
     """Evaluate one run file against a dataset's qrels (every judged query counts; missing ones score 0)."""
     from .evaluate import evaluate_file, load_qrels, metrics_for
@@ -67,7 +72,7 @@ def evaluate_cmd(
     if dataset != name and dataset not in info.part_names:
         raise HarnessError(f"'{dataset}' is not a part of '{name}'; parts: {', '.join(info.part_names)}")
     mets = _split(metrics) or list(metrics_for(info))
-    res = evaluate_file(run_file, load_qrels(info, dataset, data_dir), mets)
+    res = evaluate_file(run_file, load_qrels(info, dataset, data_dir, lenient_qrels), mets)
     lines = [f"{m.display:<12} {res.mean(m):.4f}" for m in res.metrics]
     lines.append(f"queries: {res.n} judged, {len(res.missing)} missing from the run (scored 0), "
                  f"{res.extra} run queries without judgements (ignored)")
@@ -90,6 +95,7 @@ def compare_cmd(
     alpha: float = typer.Option(0.05, "--alpha"),
     n_boot: int = typer.Option(10_000, "--n-boot", help="Paired bootstrap resamples for the CI."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling: the same seed and --n-boot print the same CI."),
+    lenient_qrels: bool = typer.Option(False, "--lenient-qrels", help=LENIENT_HELP),
 ) -> None:
     """One-sided paired test of B > A per dataset (Wilcoxon signed-rank on query-level scores)."""
     from .compare import compare_runs, render_comparison
@@ -97,7 +103,8 @@ def compare_cmd(
 
     suite = suite or infer_suite(_split(datasets))
     comp = compare_runs(a, b, suite=suite, datasets=_split(datasets) or None, runs_dir=runs, data_dir=data_dir,
-                        metric=metric, settings=_settings(zero_method, correction, alpha, n_boot, seed))
+                        metric=metric, settings=_settings(zero_method, correction, alpha, n_boot, seed),
+                        lenient_qrels=lenient_qrels)
     render_comparison(comp, _console())
     if json_path:
         comp.write_json(json_path)

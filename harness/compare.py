@@ -159,9 +159,11 @@ class Report:
 
 def build_report(suite: str, systems: Sequence[str], pairs: Sequence[Pair] = (), runs_dir: str | Path = "runs",
                  data_dir: str | Path | None = None, datasets: Sequence[str | DatasetInfo] | None = None,
-                 metric: str | None = None, settings: TestSettings | None = None, use_cache: bool = True) -> Report:
+                 metric: str | None = None, settings: TestSettings | None = None, use_cache: bool = True,
+                 lenient_qrels: bool = False) -> Report:
     """Evaluate ``systems`` on ``datasets`` (default: every dataset with a run file of any of them) and test each
-    pair (A, B), B > A, on the dataset's metric (or ``metric``) where both have every part's run file."""
+    pair (A, B), B > A, on the dataset's metric (or ``metric``) where both have every part's run file.
+    ``lenient_qrels``: drop judgements naming unknown ids (``evaluate.load_qrels``)."""
     settings = settings or TestSettings()
     systems = tuple(dict.fromkeys(systems))
     if not systems:
@@ -186,8 +188,8 @@ def build_report(suite: str, systems: Sequence[str], pairs: Sequence[Pair] = (),
             if missing:
                 results[name] = SystemResult(name, None, tuple(missing), len(present))
             else:
-                results[name] = SystemResult(name, evaluate_dataset(info, name, runs_dir, data_dir, mets, use_cache),
-                                             present_parts=len(present))
+                results[name] = SystemResult(name, evaluate_dataset(info, name, runs_dir, data_dir, mets, use_cache,
+                                                                    lenient_qrels), present_parts=len(present))
         row = DatasetReport(info=info, metric=m, systems=results)
         for a, b in pairs:
             sa, sb = results[a].scores, results[b].scores
@@ -268,7 +270,7 @@ def mean_ranks(report: Report) -> tuple[dict[str, float], int]:
 
 def compare_runs(a: str, b: str, suite: str = "beir", datasets: Sequence[str] | None = None,
                  runs_dir: str | Path = "runs", data_dir: str | Path | None = None, metric: str | None = None,
-                 settings: TestSettings | None = None, use_cache: bool = True) -> Report:
+                 settings: TestSettings | None = None, use_cache: bool = True, lenient_qrels: bool = False) -> Report:
     """``harness compare A B``: test B > A on every dataset with run files of both (or on ``datasets``, where
     both must be present); datasets with only one of the two are listed in ``skipped``, not evaluated."""
     if a == b:
@@ -293,7 +295,8 @@ def compare_runs(a: str, b: str, suite: str = "beir", datasets: Sequence[str] | 
     if not infos:
         raise HarnessError(f"no dataset has run files for both '{a}' and '{b}' under {Path(runs_dir) / suite} "
                            f"(expected <dataset>/{a}.trec and <dataset>/{b}.trec)")
-    report = build_report(suite, [a, b], [(a, b)], runs_dir, data_dir, infos, metric, settings, use_cache)
+    report = build_report(suite, [a, b], [(a, b)], runs_dir, data_dir, infos, metric, settings, use_cache,
+                          lenient_qrels)
     report.skipped = skipped
     return report
 

@@ -27,11 +27,13 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator
+from typing import Container, Iterator
 
 from .errors import DataError, HarnessError, error_summary
-from .fileio import atomic_open, json_object
+from .fileio import atomic_open, json_object, parse_decimal, utf8_lines
 from .registry import SUITE_NAMES, DatasetInfo, get_suite
+
+log = logging.getLogger("harness")
 
 
 @dataclass
@@ -91,14 +93,7 @@ class _HashingLines:
         self.sha = hashlib.sha256()
 
     def __iter__(self) -> Iterator[tuple[int, str]]:
-        with open(self.path, "rb") as fh:
-            for no, raw in enumerate(fh, start=1):
-                self.sha.update(raw)
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    raise DataError(f"{self.path}:{no}: not valid UTF-8 ({e.reason})") from None
-                yield no, line.rstrip("\r\n")
+        return utf8_lines(self.path, self.sha.update)
 
 
 def _require(path: Path, what: str) -> Path:
@@ -180,9 +175,12 @@ def read_beir_qrels(path: Path) -> tuple[dict[str, dict[str, int]], dict[tuple[s
         if len(cols) != 3:
             raise DataError(f"{path}:{no}: expected 3 tab-separated columns (query-id, corpus-id, score), got {len(cols)}")
         qid, did, score = (c.strip() for c in cols)
+        if not qid or not did:
+            raise DataError(f"{path}:{no}: empty {'query' if not qid else 'document'} id")
         try:
-            grade = int(float(score))
-        except ValueError:
+            value = parse_decimal(score)
+            grade = int(value)  # the integer part, as trec_eval reads a grade; ValueError/OverflowError: nan, inf
+        except (ValueError, OverflowError):
             raise DataError(f"{path}:{no}: relevance score '{score}' is not a number") from None
         if (qid, did) in where:
             raise DataError(f"{path}:{no}: duplicate judgement for query '{qid}', document '{did}' (first on line {where[qid, did]})")
@@ -191,20 +189,45 @@ def read_beir_qrels(path: Path) -> tuple[dict[str, dict[str, int]], dict[tuple[s
     return qrels, where, lines.sha.hexdigest()
 
 
-def _check_qrels(qrels_path: Path, where: dict[tuple[str, str], int], queries: dict[str, str],
-                 q_lines: dict[str, int], q_path: Path, doc_index: dict[str, int], lenient: bool) -> None:
-    """Every judged query and document must exist, and every judged query must have text."""
+def checked_qrels(qrels_path: Path, qrels: dict[str, dict[str, int]], where: dict[tuple[str, str], int],
+                  queries: dict[str, str], q_lines: dict[str, int], q_path: Path, doc_index: Container[str] | None,
+                  lenient: bool, keep_emptied: bool = False) -> dict[str, dict[str, int]]:
+    """The judgements to evaluate. Each must name a query of ``q_path`` and (when ``doc_index`` is given) a document
+    of the corpus: an unknown id is an error naming its qrels line, or with ``lenient`` (``--lenient-qrels``) the
+    judgement is dropped and one warning line says what was dropped, with counts. A judged query left without
+    judgements no longer counts, unless ``keep_emptied`` (LoTTE: a question whose answers are all unknown still
+    counts, as an unanswerable one). Every judged query must have text. ``where``: the line of each (qid, doc id),
+    ``(qid, "")`` for a judged query without answers."""
+    unknown_q: list[tuple[str, str]] = []
+    unknown_d: list[tuple[str, str]] = []
     for (qid, did), no in where.items():
-        problem = None
         if qid not in queries:
-            problem = f"{qrels_path}:{no}: query id '{qid}' is not in {q_path.name}"
-        elif did not in doc_index:
-            problem = f"{qrels_path}:{no}: document id '{did}' is not in the corpus"
-        if problem and not lenient:
+            problem, bucket = f"{qrels_path}:{no}: query id '{qid}' is not in {q_path.name}", unknown_q
+        elif doc_index is not None and did and did not in doc_index:
+            problem, bucket = f"{qrels_path}:{no}: document id '{did}' is not in the corpus", unknown_d
+        else:
+            continue
+        if not lenient:
             raise DataError(problem + " (pass --lenient-qrels to drop such judgements)")
-    for qid in {q for q, _ in where}:
+        bucket.append((qid, did))
+    for qid in dict.fromkeys(q for q, _ in where):
         if qid in queries and not queries[qid].strip():
             raise DataError(f"{q_path}:{q_lines.get(qid, '?')}: query '{qid}' has empty text")
+    if not unknown_q and not unknown_d:
+        return qrels
+    dropped = set(unknown_q) | set(unknown_d)
+    kept = {q: {d: g for d, g in docs.items() if (q, d) not in dropped} for q, docs in qrels.items() if q in queries}
+    emptied = [q for q, docs in kept.items() if not docs and qrels[q]]
+    if not keep_emptied:
+        kept = {q: docs for q, docs in kept.items() if docs}
+    parts = [f"{len(found)} naming {len({x[i] for x in found})} {what} (e.g. '{found[0][i]}')"
+             for found, i, what in ((unknown_q, 0, f"query ids not in {q_path.name}"),
+                                    (unknown_d, 1, "document ids not in the corpus")) if found]
+    left = (f"; {len(emptied)} judged queries left without judgements "
+            + ("still count (scored 0)" if keep_emptied else "no longer count")) if emptied else ""
+    log.warning("%s: --lenient-qrels dropped %d of %d judgements: %s%s", qrels_path, len(dropped), len(where),
+                ", ".join(parts), left)
+    return kept
 
 
 def load_beir_folder(path: Path, info: DatasetInfo, key: str | None = None, lenient_qrels: bool = False) -> Dataset:
@@ -215,10 +238,7 @@ def load_beir_folder(path: Path, info: DatasetInfo, key: str | None = None, leni
     corpus, c_sha = read_beir_corpus(corpus_path)
     queries, q_lines, q_sha = read_beir_queries(queries_path)
     qrels, where, r_sha = read_beir_qrels(qrels_path)
-    _check_qrels(qrels_path, where, queries, q_lines, queries_path, corpus.index, lenient_qrels)
-    if lenient_qrels:
-        qrels = {q: {d: g for d, g in docs.items() if d in corpus.index} for q, docs in qrels.items() if q in queries}
-        qrels = {q: docs for q, docs in qrels.items() if docs}
+    qrels = checked_qrels(qrels_path, qrels, where, queries, q_lines, queries_path, corpus.index, lenient_qrels)
     used = {q: queries[q] for q in queries if q in qrels}
     if not used:
         raise DataError(f"{qrels_path}: no judged queries")
@@ -269,9 +289,12 @@ def read_lotte_qas(path: Path) -> tuple[dict[str, dict[str, int]], dict[tuple[st
             continue
         obj = json_object(path, no, line)
         qid = _str_field(path, no, obj, "qid")
+        if not qid.strip():
+            raise DataError(f"{path}:{no}: empty query id")
         pids = obj.get("answer_pids")
-        if not isinstance(pids, list):
-            raise DataError(f"{path}:{no}: field 'answer_pids' must be a list")
+        if not isinstance(pids, list) or not all(
+                isinstance(p, int) and not isinstance(p, bool) or isinstance(p, str) and p.strip() for p in pids):
+            raise DataError(f"{path}:{no}: field 'answer_pids' must be a list of passage ids (integers or strings)")
         if qid in qrels:
             raise DataError(f"{path}:{no}: duplicate qid '{qid}'")
         qrels[qid] = {}
@@ -291,13 +314,8 @@ def load_lotte_folder(path: Path, info: DatasetInfo, lenient_qrels: bool = False
     corpus, c_sha = read_lotte_collection(coll_path)
     queries, q_lines, q_sha = read_lotte_questions(q_path)
     qrels, where, r_sha = read_lotte_qas(qas_path)
-    where = {k: v for k, v in where.items() if k[1] != ""}
-    _check_qrels(qas_path, where, queries, q_lines, q_path, corpus.index, lenient_qrels)
-    for qid in qrels:
-        if qid not in queries:
-            raise DataError(f"{qas_path}: qid '{qid}' is not in {q_path.name}")
-    if lenient_qrels:
-        qrels = {q: {d: g for d, g in docs.items() if d in corpus.index} for q, docs in qrels.items()}
+    qrels = checked_qrels(qas_path, qrels, where, queries, q_lines, q_path, corpus.index, lenient_qrels,
+                          keep_emptied=True)
     return Dataset(
         info=info, key=info.name, path=path, corpus=corpus,
         queries={q: queries[q] for q in queries if q in qrels}, qrels=qrels,
@@ -351,9 +369,11 @@ class BeirLayout:
         return load_beir_folder(folder, info, key=key, lenient_qrels=lenient_qrels)
 
     def qrels(self, folder: Path, info: DatasetInfo) -> tuple[Path, dict[str, dict[str, int]], str]:
-        path = folder / "qrels" / f"{info.split}.tsv"
-        qrels, _, sha = read_beir_qrels(path)
-        return path, qrels, sha
+        """The judgements (and their file's SHA-256), every judged query checked against the queries file."""
+        path, q_path = folder / "qrels" / f"{info.split}.tsv", folder / "queries.jsonl"
+        qrels, where, sha = read_beir_qrels(path)
+        queries, q_lines, _ = read_beir_queries(q_path)
+        return path, checked_qrels(path, qrels, where, queries, q_lines, q_path, None, lenient=False), sha
 
     def export(self, ds, folder: Path, info: DatasetInfo) -> None:
         _export_beir(ds, folder, info.split)
@@ -376,9 +396,11 @@ class LotteLayout:
         return load_lotte_folder(folder, info, lenient_qrels=lenient_qrels)
 
     def qrels(self, folder: Path, info: DatasetInfo) -> tuple[Path, dict[str, dict[str, int]], str]:
-        path = folder / f"qas.{info.lotte_query_set}.jsonl"  # every question, answered or not
-        qrels, _, sha = read_lotte_qas(path)
-        return path, qrels, sha
+        """Every question, answered or not (and the file's SHA-256), each checked against the questions file."""
+        path, q_path = folder / f"qas.{info.lotte_query_set}.jsonl", folder / f"questions.{info.lotte_query_set}.tsv"
+        qrels, where, sha = read_lotte_qas(path)
+        queries, q_lines, _ = read_lotte_questions(q_path)
+        return path, checked_qrels(path, qrels, where, queries, q_lines, q_path, None, lenient=False), sha
 
     def export(self, ds, folder: Path, info: DatasetInfo) -> None:
         _export_lotte(ds, folder, info.lotte_query_set)
@@ -430,25 +452,47 @@ def _download_failure(ds_id: str, e: BaseException) -> str:
     return f"download of '{ds_id}' through ir_datasets failed ({error_summary(e, 160)})"
 
 
-def download(info: DatasetInfo, key: str, target_root: Path) -> Path:
-    """Fetch through ir_datasets and export into the native layout under ``target_root``."""
+def download_refusal(info: DatasetInfo) -> str | None:
+    """Why ``info`` cannot be downloaded here (offline, or a custom dataset), or None."""
     harness_offline = os.environ.get("HARNESS_OFFLINE", "")
     if harness_offline not in ("", "0") or os.environ.get("HF_HUB_OFFLINE") == "1" and harness_offline != "0":
-        raise HarnessError("offline (HARNESS_OFFLINE or HF_HUB_OFFLINE is set), so no download was tried")
+        return "offline (HARNESS_OFFLINE or HF_HUB_OFFLINE is set), so no download was tried"
     if not info.ir_datasets:
-        raise HarnessError("it is a custom dataset, so there is nothing to download")
+        return "it is a custom dataset, so there is nothing to download"
+    return None
+
+
+def download(info: DatasetInfo, key: str, target_root: Path) -> Path:
+    """Fetch through ir_datasets and export into the native layout under ``target_root``.
+
+    ir_datasets keeps its own cache (``~/.ir_datasets``, or IR_DATASETS_HOME), shared by every dataset: it is locked
+    for the whole download (one harness download at a time writes there), and a failed download removes what it
+    added there (a half-built ``docs.pklz4`` store would later pass for a built one) as well as in ``target_root``.
+    """
+    refusal = download_refusal(info)
+    if refusal:
+        raise HarnessError(refusal)
     part = key.split("/", 1)[1] if "/" in key else ""
     ds_id = info.ir_datasets.format(part=part)
     folder = target_root / relative_folder(info, key)
     before = set(folder.rglob("*")) if folder.is_dir() else set()
-    try:
-        import ir_datasets  # imported lazily: it is slow to import
+    import ir_datasets  # imported lazily: it is slow to import
+    from ir_datasets.util import home_path
 
-        with _library_info_off():
-            layout_of(info).export(ir_datasets.load(ds_id), folder, info)
-    except Exception as e:  # network errors come in many types
-        _remove_new(folder, before, target_root)
-        raise HarnessError(_download_failure(ds_id, e)) from e
+    from .locks import hold
+
+    home = home_path()
+    with hold(home, f"the ir_datasets cache {home}", inside=True):
+        home_before = set(home.rglob("*"))
+        try:
+            with _library_info_off():
+                layout_of(info).export(ir_datasets.load(ds_id), folder, info)
+        except BaseException as e:  # network errors come in many types; Ctrl-C fails a download too
+            _remove_new(home, home_before, home)
+            _remove_new(folder, before, target_root)
+            if isinstance(e, Exception):
+                raise HarnessError(_download_failure(ds_id, e)) from e
+            raise
     return folder
 
 
@@ -518,11 +562,12 @@ def load_dataset(info: DatasetInfo, key: str | None = None, data_dir: str | os.P
     key = key or info.name
     folder = locate(info, key, data_dir)
     if folder is None:
-        if not allow_download:
-            raise HarnessError(_missing_message(info, key, data_dir, "downloads are disabled"))
         from .locks import hold
 
         try:
+            refusal = "downloads are disabled" if not allow_download else download_refusal(info)
+            if refusal:  # before any lock: a misspelt name leaves no lock file behind
+                raise HarnessError(refusal)
             # one downloader per dataset; the lock lives outside the data folder, which must hold datasets only
             lock = cache_root() / "locks" / ("download-" + str(relative_folder(info, key)).replace(os.sep, "+"))
             with hold(lock, f"download of '{key}'"):

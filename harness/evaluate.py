@@ -6,9 +6,10 @@ Conventions (they decide the numbers, so they are fixed here and tested):
   ``PerQueryScores.missing``; a query with no relevant judgement (all grades <= 0, or a LoTTE question with an
   empty ``answer_pids``) also scores 0, as in trec_eval and the official LoTTE script. Run queries that are not in
   the qrels are ignored (and counted in ``extra``).
-* Ranking order is trec_eval's: score descending, ties broken by document id descending. The rank column of a
-  run file is ignored. Our own run writer makes scores strictly decreasing, so for our files this is simply the
-  written order; foreign files may have ties.
+* Ranking order is trec_eval's (``runs.trec_order``): trec_eval reads every score as a C ``float``, so scores are
+  compared in single precision, and ties (scores equal in single precision, even when their decimals differ) are
+  broken by document id descending. The rank column of a run file is ignored. Our own run writer writes
+  single-precision scores in this order, so for our files this is simply the written order.
 * Every measure here is a function of the ranks of a query's relevant documents, so those ranks are all that is
   computed: a relevant document's rank is 1 + the number of documents scored higher + the number tied with it
   whose id sorts after it (trec_eval's order), counted with numpy over the query's scores. Nothing is sorted.
@@ -33,11 +34,11 @@ import numpy as np
 
 from .datasets import cache_root, layout_of, locate
 from .errors import DataError, HarnessError
-from .fileio import atomic_open, read_json, stable_hash
+from .fileio import atomic_open, parse_decimal, read_json, stable_hash
 from .registry import DatasetInfo
-from .runs import read_run, run_files_for, run_path
+from .runs import read_run, run_files_for, run_path, single, trec_order  # noqa: F401 (trec_order: re-exported)
 
-EVAL_VERSION = 2  # bump when a convention above changes: it invalidates cached results
+EVAL_VERSION = 3  # bump when a convention above changes: it invalidates cached results
 
 Qrels = dict[str, dict[str, int]]
 Run = dict[str, dict[str, float]]
@@ -180,23 +181,20 @@ class PerQueryScores:
         return PerQueryScores(qids=qids, scores=scores, missing=missing, extra=sum(s.extra for _, s in parts))
 
 
-def trec_order(docs: Mapping[str, float]) -> list[str]:
-    """trec_eval's ranking: score descending, ties by document id descending."""
-    return [d for d, _ in sorted(docs.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)]
-
-
 def relevant_ranks(docs: Mapping[str, float], relevant: Mapping[str, int]) -> list[tuple[int, int]]:
     """(1-based rank in trec_eval order, grade) of each relevant document that ``docs`` retrieved, best first."""
     found = [(d, g) for d, g in relevant.items() if d in docs]
     if not found:
         return []
-    scores = np.fromiter(docs.values(), dtype=np.float64, count=len(docs))
+    ids, scores = list(docs), single(docs.values())  # compared in single precision, as trec_eval does
+    position = {d: i for i, d in enumerate(ids)}
     out = []
     for d, g in found:
-        s = docs[d]
+        s = scores[position[d]]
         rank = int(np.count_nonzero(scores > s)) + 1
-        if np.count_nonzero(scores == s) > 1:  # ties: documents with a larger id come first (trec_eval)
-            rank += sum(1 for x, v in docs.items() if v == s and x > d)
+        tied = np.flatnonzero(scores == s)
+        if tied.size > 1:  # ties: documents with a larger id come first (trec_eval)
+            rank += sum(1 for i in tied.tolist() if ids[i] > d)
         out.append((rank, g))
     out.sort()
     return out
@@ -260,12 +258,16 @@ def _score_queries(qrels: Mapping[str, Mapping[str, int]], metrics: tuple[Metric
 # ------------------------------------------------------------------------------------------------ files
 def read_run_lenient(path: str | Path) -> Run:
     """Read a TREC run (``qid Q0 docid rank score tag``); ties and any line order are accepted (trec_eval
-    re-sorts), but malformed lines, non-finite scores and a document listed twice for a query are errors."""
+    re-sorts), but malformed lines, non-finite scores, a document listed twice for a query and a file without a
+    single result line (empty, or blank lines only) are errors."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"run file not found: {path}")
     run = _read_run_fast(path)
-    return run if run is not None else read_run(path, ordered=False)
+    run = run if run is not None else read_run(path, ordered=False)
+    if not run:
+        raise DataError(f"{path}: no results: the run file is empty (or holds only blank lines)")
+    return run
 
 
 def _read_run_fast(path: Path) -> Run | None:
@@ -273,7 +275,7 @@ def _read_run_fast(path: Path) -> Run | None:
     run: Run = {}
     current, docs, lines = None, {}, 0
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8", newline="\n") as fh:  # lines end at \n only, as for the line reader
             for line in fh:
                 qid, _, doc, _, score, _ = line.split()  # ValueError unless exactly 6 columns
                 if qid != current:
@@ -281,9 +283,9 @@ def _read_run_fast(path: Path) -> Run | None:
                     if docs is None:
                         docs = run[qid] = {}
                     current = qid
-                docs[doc] = float(score)
+                docs[doc] = parse_decimal(score)
                 lines += 1
-    except ValueError:
+    except ValueError:  # a malformed line (or a byte that is not UTF-8)
         return None
     if sum(map(len, run.values())) != lines:
         return None  # a document twice for one query
@@ -313,17 +315,20 @@ def _run_columns(data: bytes, path: Path | None = None) -> dict[str, np.ndarray]
     runs of spaces, a malformed line, an id longer than its column), which the line reader then takes.
     ``path``: the file ``data`` was read from; numpy reads it again itself (faster than from memory) and the
     columns are kept only if the file did not change meanwhile."""
-    if not data or not data.isascii() or any(c in data for c in _OTHER_ASCII_SPACE):
+    if not data.strip() or not data.isascii() or any(c in data for c in _OTHER_ASCII_SPACE):
         return None
     import io
+    import warnings
 
     before = _stat(path) if path is not None else None
     try:
-        cols = np.loadtxt(str(path) if before else io.BytesIO(data), dtype=_column_dtype(data), comments=None,
-                          delimiter=" ", ndmin=1)
-    except ValueError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. numpy's "input contained no data": the line reader decides
+            cols = np.loadtxt(str(path) if before else io.BytesIO(data), dtype=_column_dtype(data), comments=None,
+                              delimiter=" ", ndmin=1)
+    except (ValueError, Warning):
         return None
-    if before and (before != _stat(path) or before[0] != len(data)):
+    if not cols.size or (before and (before != _stat(path) or before[0] != len(data))):
         return None
     for name in ("qid", "doc"):  # a full last byte: the id may have been cut
         field, offset = cols.dtype.fields[name][:2]
@@ -347,6 +352,7 @@ def _evaluate_columns(cols: dict[str, np.ndarray], qrels: Mapping[str, Mapping[s
     qcol, dcol, scol = cols["qid"], cols["doc"], cols["score"]
     if not np.isfinite(scol).all():
         return None
+    scol = scol.astype(np.float32)  # trec_eval's C float: scores equal in single precision tie
     cut = np.flatnonzero(qcol[1:] != qcol[:-1]) + 1
     starts, ends = np.concatenate(([0], cut)).tolist(), np.concatenate((cut, [len(qcol)])).tolist()
     segments = {q.decode(): (a, b) for q, a, b in zip(qcol[starts].tolist(), starts, ends)}
@@ -391,8 +397,12 @@ def read_qrels_file(info: DatasetInfo, folder: str | Path) -> QrelsFile:
     return QrelsFile(qrels=qrels, sha256=sha, path=path)
 
 
-def load_qrels(info: DatasetInfo, key: str | None = None, data_dir: str | Path | None = None) -> QrelsFile:
-    """Find a dataset part like ``load_dataset`` does (``--data-dir``, HARNESS_DATA_DIR, cache) and read its qrels."""
+def load_qrels(info: DatasetInfo, key: str | None = None, data_dir: str | Path | None = None,
+               lenient: bool = False) -> QrelsFile:
+    """Find a dataset part like ``load_dataset`` does (``--data-dir``, HARNESS_DATA_DIR, cache) and read its qrels;
+    a judgement naming a query id that is not in the queries file is an error naming its line. ``lenient``
+    (``--lenient-qrels``): the judgements ``harness run --lenient-qrels`` keeps, i.e. the whole dataset is read and
+    judgements naming unknown query or document ids are dropped (and reported), exactly as for the run."""
     key = key or info.name
     folder = locate(info, key, data_dir)
     if folder is None:
@@ -400,6 +410,9 @@ def load_qrels(info: DatasetInfo, key: str | None = None, data_dir: str | Path |
 
         where = " or ".join(str(d / relative_folder(info, key)) for d in data_dirs(data_dir))
         raise HarnessError(f"qrels for '{key}' not found: no dataset folder at {where} (pass --data-dir)")
+    if lenient:
+        ds = layout_of(info).load(folder, info, key, lenient_qrels=True)
+        return QrelsFile(qrels=ds.qrels, sha256=f"lenient:{ds.fingerprint}", path=Path(ds.files["qrels"]))
     return read_qrels_file(info, folder)
 
 
@@ -468,8 +481,10 @@ class DatasetScores:
 
 
 def evaluate_dataset(info: DatasetInfo, system: str, runs_dir: str | Path, data_dir: str | Path | None = None,
-                     metrics: Iterable["Metric | str"] | None = None, use_cache: bool = True) -> DatasetScores:
-    """Evaluate ``runs/<suite>/<dataset>[/<part>]/<system>.trec``; every part must be present."""
+                     metrics: Iterable["Metric | str"] | None = None, use_cache: bool = True,
+                     lenient_qrels: bool = False) -> DatasetScores:
+    """Evaluate ``runs/<suite>/<dataset>[/<part>]/<system>.trec``; every part must be present. ``lenient_qrels``:
+    see :func:`load_qrels`."""
     metrics = tuple(metrics) if metrics is not None else metrics_for(info)
     present, missing = run_files_for(info, runs_dir, system)
     if missing:
@@ -478,6 +493,6 @@ def evaluate_dataset(info: DatasetInfo, system: str, runs_dir: str | Path, data_
         raise HarnessError(f"{info.name}: {what} missing for system '{system}' ({shown}; expected e.g. "
                            f"{run_path(runs_dir, info.suite, missing[0], system)}); a macro average over fewer parts "
                            f"would not be comparable")
-    parts = tuple((key, evaluate_file(path, load_qrels(info, key, data_dir), metrics, use_cache=use_cache))
+    parts = tuple((key, evaluate_file(path, load_qrels(info, key, data_dir, lenient_qrels), metrics, use_cache=use_cache))
                   for key, path in present)
     return DatasetScores(info=info, system=system, parts=parts)

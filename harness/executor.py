@@ -31,7 +31,7 @@ from pathlib import Path
 import submitit
 
 from .errors import HarnessError, SettingsError
-from .fileio import read_json, stable_hash, write_json
+from .fileio import read_json, read_text, stable_hash, write_json
 
 log = logging.getLogger("harness")
 
@@ -140,7 +140,7 @@ def expand_grid(systems: list[str], suite: str, datasets: list[str] | None, swee
             # --set and --sweep keys apply to the systems that have them (k1 to bm25, remine_every to rgpl)
             job_sets = {**{k: v for k, v in (sets or {}).items() if k in fields_of[system]},
                         **{k: v for k, v in over.items() if k != "seed"}}
-            build_settings(classes[system].Settings, job_sets, preset)  # fail now, not in a queued job
+            build_settings(classes[system].Settings, job_sets, preset, system=system)  # fail now, not in a queued job
             run_name = (name or system) + "".join(f"-{k}-{_slug(v)}" for k, v in over.items())
             seed = int(over["seed"]) if "seed" in over else common.get("seed", 42)
             for info in infos:
@@ -261,7 +261,7 @@ def _time_minutes(value) -> int:
     if isinstance(value, int):
         return value
     text = str(value).strip()
-    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text)
+    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text, flags=re.ASCII)
     if not m:
         raise SettingsError(f"Slurm time '{value}': expected minutes, HH:MM:SS or D-HH:MM:SS")
     days, a, b, c = (int(x) if x else None for x in m.groups())
@@ -287,11 +287,11 @@ def load_profile(path: str | Path | None) -> dict:
         import tomli as tomllib
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text(p))
     except FileNotFoundError:
         raise HarnessError(f"Slurm profile not found: {p}") from None
     except tomllib.TOMLDecodeError as e:
-        raise HarnessError(f"{p}: {e}") from None
+        raise HarnessError(f"{p}: {' '.join(str(e).split())}") from None  # its message names line and column
     slurm = data.get("slurm")
     if not isinstance(slurm, dict):
         raise HarnessError(f"{p}: no [slurm] table")
@@ -300,9 +300,40 @@ def load_profile(path: str | Path | None) -> dict:
             bad = set(value) - set(SLURM_KEYS)
             if bad:
                 raise HarnessError(f"{p}: [slurm.{key}] unknown key '{sorted(bad)[0]}'; keys: {', '.join(SLURM_KEYS)}")
+            for k, v in value.items():
+                _check_profile_value(p, f"slurm.{key}", k, v)
         elif key not in SLURM_KEYS:
             raise HarnessError(f"{p}: [slurm] unknown key '{key}'; keys: {', '.join(SLURM_KEYS)}")
+        else:
+            _check_profile_value(p, "slurm", key, value)
     return slurm
+
+
+_PROFILE_TYPES = {"partition": "text", "mem": "text", "account": "text", "time": "time", "gpus": "count",
+                  "cpus": "count", "array_parallelism": "count", "signal_delay_s": "count", "max_requeue": "count",
+                  "extra": "texts", "setup": "texts"}
+
+
+def _check_profile_value(path: Path, table: str, key: str, value) -> None:
+    """A profile value of the type its key needs, so that a bad one stops here, naming the file, table and key."""
+    kind = _PROFILE_TYPES[key]
+    count = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    ok = {"text": isinstance(value, str), "count": count,
+          "texts": isinstance(value, list) and all(isinstance(x, str) for x in value),
+          "time": count or isinstance(value, str)}[kind]
+    try:
+        if ok and kind == "time" and isinstance(value, str):
+            _time_minutes(value)
+        if ok and key == "extra":
+            for opt in value:
+                _sbatch_option(opt)
+    except SettingsError as e:
+        raise HarnessError(f"{path}: [{table}] {key}: {e}") from None
+    if not ok:
+        need = {"text": "a string", "count": "a whole number >= 0", "texts": "a list of strings",
+                "time": "minutes or a string D-HH:MM:SS"}[kind]
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise HarnessError(f"{path}: [{table}] {key} = {shown}: expected {need}")
 
 
 def slurm_parameters(options: dict) -> dict:
@@ -322,15 +353,18 @@ def slurm_parameters(options: dict) -> dict:
         params["setup"] = [str(x) for x in options["setup"]]
     if options.get("array_parallelism"):
         params["array_parallelism"] = int(options["array_parallelism"])
-    extra = {}
-    for opt in options.get("extra") or []:
-        m = re.fullmatch(r"--?([A-Za-z][\w-]*)(?:[= ](.*))?", str(opt).strip())
-        if not m:
-            raise SettingsError(f"extra sbatch option '{opt}': expected --name=value or --flag")
-        extra[m.group(1).replace("-", "_")] = m.group(2) if m.group(2) is not None else True
+    extra = dict(_sbatch_option(opt) for opt in options.get("extra") or [])
     if extra:
         params["additional_parameters"] = extra
     return params
+
+
+def _sbatch_option(opt) -> tuple[str, str | bool]:
+    """``--qos=high`` -> ("qos", "high"); ``--exclusive`` -> ("exclusive", True)."""
+    m = re.fullmatch(r"--?([A-Za-z][\w-]*)(?:[= ](.*))?", str(opt).strip(), flags=re.ASCII | re.DOTALL)
+    if not m:
+        raise SettingsError(f"extra sbatch option '{opt}': expected --name=value or --flag")
+    return m.group(1).replace("-", "_"), m.group(2) if m.group(2) is not None else True
 
 
 def _options_for(system: str, profile: dict, flags: dict) -> dict:

@@ -6,7 +6,10 @@ What is locked, and where the lock file lives:
   of that dataset part, so a second process skips the finished run instead of writing it again);
 * a GPL stage folder, the training work folder included -> ``<stage>/<key>/.lock`` inside it;
 * a dense-embedding cache entry -> ``<entry>/.lock`` inside it;
-* a dataset being downloaded into the cache -> ``<cache>/locks/.download-<folder>.lock``.
+* a dataset being downloaded into the cache -> ``<cache>/locks/.download-<folder>.lock`` (taken only for a dataset
+  that can be downloaded, so a misspelt name leaves no lock file);
+* ir_datasets' own cache (``~/.ir_datasets`` or IR_DATASETS_HOME), shared by every download -> ``.lock`` inside it,
+  for the whole of a download.
 
 A second process that wants a held lock logs who holds it (host, pid, command, since when) and waits; with
 ``HARNESS_LOCK_WAIT=<seconds>`` (or ``harness run --lock-wait``) it stops after that long with a

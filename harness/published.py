@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DataError, HarnessError
-from .registry import get_suite
+from .fileio import json_error, read_text
+from .registry import SUITE_NAMES, get_suite
 from .stats import TestSettings
 from .tables import (BOLD_RULES, Cell, Column, Row, Section, Table, average_cell, average_rows, leaderboards_dir,
                      legend, ordered_groups)
@@ -381,23 +382,78 @@ class PublishedSet:
         raise HarnessError(f"{self.path}: no table '{table_id}'; tables: {', '.join(t.id for t in self.tables) or 'none'}")
 
 
-def _check_table(path: Path, raw: dict, i: int) -> None:
+def _is_text(v) -> bool:
+    return isinstance(v, str)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _map_of(check):
+    return lambda v: isinstance(v, dict) and all(isinstance(k, str) and check(x) for k, x in v.items())
+
+
+def _list_of(check):
+    return lambda v: isinstance(v, list) and all(check(x) for x in v)
+
+
+def _field(where: str, raw: dict, key: str, check, what: str, required: bool = False):
+    """``raw[key]`` when it passes ``check`` (what it must be, for the message); absent: None, or an error if required."""
+    if key not in raw:
+        if required:
+            raise DataError(f"{where}: missing field '{key}'")
+        return None
+    if not check(raw[key]):
+        raise DataError(f"{where}: '{key}' must be {what}")
+    return raw[key]
+
+
+_TABLE_TEXT = ("metric", "label", "row_header", "title", "caption", "test", "source", "citation")
+_ROW_FIELDS = (("display", _is_text, "a string"), ("group", _is_text, "a string"),
+               ("values", _map_of(lambda v: True), "an object keyed by column"),
+               ("significant", _list_of(_is_text), "a list of column keys"),
+               ("delta", _map_of(_is_number), "an object of numbers"),
+               ("superscript", _map_of(_is_text), "an object of printed superscripts"),
+               ("bold_extracted", _map_of(lambda v: v in (True, False, None)), "an object of true, false or null"))
+
+
+def _check_table(path: Path, raw, i: int) -> None:
+    """Every field a table's rendering reads, of the type it reads it as: a bad one is an error naming the table (and
+    row) instead of a crash, or a silently wrong table, later."""
     where = f"{path}: tables[{i}]"
+    if not isinstance(raw, dict):
+        raise DataError(f"{where} must be an object")
     for key in ("id", "suite", "columns", "rows"):
         if key not in raw:
             raise DataError(f"{where}: missing field '{key}'")
+    _field(where, raw, "id", _is_text, "a string")
     where = f"{where} ('{raw['id']}')"
+    _field(where, raw, "suite", lambda v: v in SUITE_NAMES, f"one of {', '.join(SUITE_NAMES)}")
     s = get_suite(raw["suite"])
-    if not isinstance(raw["columns"], list) or not raw["columns"]:
+    for key in _TABLE_TEXT:
+        _field(where, raw, key, _is_text, "a string")
+    if raw.get("metric") is not None:
+        from .evaluate import Metric
+
+        try:
+            Metric.parse(raw["metric"])
+        except HarnessError as e:
+            raise DataError(f"{where}: {e}") from None
+    _field(where, raw, "alpha", lambda v: _is_number(v) and 0 < v < 1, "a number between 0 and 1")
+    _field(where, raw, "untested", _map_of(_is_text), "an object of dataset: reason")
+    columns = _field(where, raw, "columns", _list_of(lambda c: isinstance(c, dict) and _is_text(c.get("key"))),
+                     "a non-empty list of objects with a string 'key'")
+    if not columns:
         raise DataError(f"{where}: 'columns' must be a non-empty list")
-    keys = []
-    for c in raw["columns"]:
-        if not isinstance(c, dict) or "key" not in c:
-            raise DataError(f"{where}: each column needs a 'key'")
-        keys.append(c["key"])
+    keys = [c["key"] for c in columns]
+    for c in columns:
+        for key in ("display", "run"):
+            _field(f"{where}: column '{c['key']}'", c, key, _is_text, "a string")
     if len(set(keys)) != len(keys):
         raise DataError(f"{where}: duplicate column keys")
-    ref, targets = raw.get("reference"), raw.get("targets", [])
+    ref = _field(where, raw, "reference", lambda v: v is None or _is_text(v), "a column key")
+    targets = _field(where, raw, "targets", _list_of(_is_text), "a list of column keys") or []
     if ref is not None and ref not in keys:
         raise DataError(f"{where}: reference '{ref}' is not a column")
     for t in targets:
@@ -416,6 +472,8 @@ def _check_table(path: Path, raw: dict, i: int) -> None:
     for ds in raw.get("untested", {}):
         if ds not in known:
             raise DataError(f"{where}: 'untested' names unknown {s.name} dataset '{ds}'")
+    _field(where, raw, "averages", _map_of(_map_of(lambda v: v is None or _is_number(v))),
+           "an object of average rows, each an object of numbers or nulls")
     rows = raw["rows"]
     if isinstance(rows, dict):
         for ds, row in rows.items():
@@ -428,19 +486,21 @@ def _check_table(path: Path, raw: dict, i: int) -> None:
     for n, row in enumerate(rows):
         if not isinstance(row, dict):
             raise DataError(f"{where}: rows[{n}] must be an object")
-        name = row.get("dataset") or row.get("average")
-        at = f"{where}: row '{name}'"
         if ("dataset" in row) == ("average" in row):
             raise DataError(f"{where}: rows[{n}] needs exactly one of 'dataset' or 'average'")
+        name = _field(f"{where}: rows[{n}]", row, "dataset" if "dataset" in row else "average", _is_text, "a string")
+        at = f"{where}: row '{name}'"
         if "dataset" in row and row["dataset"] not in known:
             raise DataError(f"{where}: unknown {s.name} dataset '{row['dataset']}'")
         if name in seen:
             raise DataError(f"{at} appears twice")
         seen.add(name)
+        for key, check, what in _ROW_FIELDS:
+            _field(at, row, key, check, what)
         for k, v in row.get("values", {}).items():
             if k not in keys:
                 raise DataError(f"{at} has a value for unknown column '{k}'")
-            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)):
+            if v is not None and not _is_number(v):
                 raise DataError(f"{at}, column '{k}': value must be a number or null")
         for k in row.get("significant", []):
             if k not in targets:
@@ -449,11 +509,11 @@ def _check_table(path: Path, raw: dict, i: int) -> None:
             for k, v in row.get(field_name, {}).items():
                 if k not in targets:
                     raise DataError(f"{at} has a superscript for '{k}', not a target")
-                if field_name == "superscript" and not (isinstance(v, str) and _SUPERSCRIPT.match(v)):
+                if field_name == "superscript" and not _SUPERSCRIPT.fullmatch(v):
                     raise DataError(f"{at}: superscript of '{k}' must be printed text such as '+0.6', got {v!r}")
-        for k, v in row.get("bold_extracted", {}).items():
-            if k not in keys or v not in (True, False, None):
-                raise DataError(f"{at}: bold_extracted needs true, false or null per column, got {k}={v!r}")
+        for k in row.get("bold_extracted", {}):
+            if k not in keys:
+                raise DataError(f"{at}: bold_extracted names unknown column '{k}'")
 
 
 def load_published(name_or_path: str | Path) -> PublishedSet:
@@ -465,11 +525,15 @@ def load_published(name_or_path: str | Path) -> PublishedSet:
         raise HarnessError(f"published results '{name_or_path}' not found at {p}; available: "
                            f"{', '.join(available_published()) or 'none'}")
     try:
-        raw = json.loads(p.read_text("utf-8"))
+        raw = json.loads(read_text(p))
     except json.JSONDecodeError as e:
-        raise DataError(f"{p}:{e.lineno}: malformed JSON ({e.msg})") from None
+        raise DataError(f"{p}:{e.lineno}: {json_error(e)}") from None
+    except RecursionError:
+        raise DataError(f"{p}: malformed JSON (nested too deeply)") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("tables"), list):
         raise DataError(f"{p}: expected an object with a 'tables' list")
+    for key in ("id", "citation", "source"):
+        _field(str(p), raw, key, _is_text, "a string")
     for i, t in enumerate(raw["tables"]):
         _check_table(p, t, i)
     set_id = raw.get("id", p.stem)

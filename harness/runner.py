@@ -117,7 +117,7 @@ def run_union(req: RunRequest, info: DatasetInfo, system_cls: type, settings) ->
 
 def run(req: RunRequest) -> list[Path]:
     system_cls = get_system_class(req.system)
-    settings = build_settings(system_cls.Settings, req.sets or {}, req.preset)
+    settings = build_settings(system_cls.Settings, req.sets or {}, req.preset, system=req.system)
     written = []
     for info in selected_datasets(req.suite, req.datasets):
         if info.parts and getattr(system_cls, "trains_on_union", False):

@@ -15,6 +15,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import logging
+import math
 import sys
 import types
 import typing
@@ -24,7 +25,7 @@ from typing import Any, ClassVar, Protocol
 
 from .datasets import Dataset
 from .errors import HarnessError, SettingsError
-from .fileio import stable_hash
+from .fileio import parse_decimal, stable_hash
 
 log = logging.getLogger("harness")
 
@@ -145,15 +146,17 @@ def _convert(raw: str, tp: Any, key: str) -> Any:
                 return False
             raise ValueError(raw)
         if tp is int:
-            try:
-                return int(raw)
-            except ValueError:
-                as_float = float(raw)  # accepts 3e4
-                if not as_float.is_integer():
-                    raise
-                return int(as_float)
+            as_float = parse_decimal(raw)  # accepts 3e4; not '1_000' or non-ASCII digits
+            if raw.lstrip("+-").isdigit():
+                return int(raw)  # exactly, however long
+            if not as_float.is_integer():
+                raise ValueError(raw)
+            return int(as_float)
         if tp is float:
-            return float(raw)
+            value = parse_decimal(raw)
+            if not math.isfinite(value):
+                raise SettingsError(f"setting '{key}': '{raw}' is not a finite number")
+            return value
     except ValueError:
         raise SettingsError(f"setting '{key}': '{raw}' is not a valid {tp.__name__}") from None
     return raw
@@ -169,15 +172,19 @@ def parse_sets(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def build_settings(settings_cls: type, overrides: dict[str, str], preset: str | None = None) -> Any:
-    """Defaults, then the preset, then ``--set`` overrides, each value converted to the field's type."""
+def build_settings(settings_cls: type, overrides: dict[str, str], preset: str | None = None,
+                   system: str | None = None) -> Any:
+    """Defaults, then the preset, then ``--set`` overrides, each value converted to the field's type. ``system``:
+    the system's name, for messages."""
     hints = typing.get_type_hints(settings_cls)
     names = {f.name for f in dataclasses.fields(settings_cls)}
     values: dict[str, Any] = {}
     if preset:
         presets = getattr(settings_cls, "PRESETS", {})
         if preset not in presets:
-            raise SettingsError(f"unknown preset '{preset}' for {settings_cls.__qualname__}; known: {', '.join(presets) or 'none'}")
+            whose = f" of system '{system}'" if system else ""
+            raise SettingsError(f"unknown preset '{preset}'{whose}; " +
+                                (f"presets: {', '.join(presets)}" if presets else "it has no presets"))
         values.update(presets[preset])
     for k, raw in overrides.items():
         if k not in names:

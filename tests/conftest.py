@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from harness.systems import import_adapters
 
@@ -21,14 +22,23 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import_adapters()  # `harness_adapters` (the adapters/ folder) also from a checkout whose install predates the name
 
+# Property and fuzz tests: the same examples on every run (derandomize: a seed derived from the test), a fixed
+# budget (each test sets max_examples), no example database written into the checkout, no per-example deadline on a
+# loaded machine. HYPOTHESIS_PROFILE=explore draws fresh random examples instead.
+settings.register_profile("harness", derandomize=True, database=None, deadline=None, max_examples=50,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("explore", settings.get_profile("harness"), derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "harness"))
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HARNESS_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test gets its own HARNESS_CACHE so caches never leak between tests."""
+    """Every test gets its own HARNESS_CACHE (and ir_datasets cache) so caches never leak between tests."""
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("IR_DATASETS_HOME", str(tmp_path_factory.mktemp("ir_datasets")))
     monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
 
 

@@ -67,7 +67,7 @@ def test_second_run_waits_for_the_holder_then_finds_the_run_up_to_date(data, tmp
     texts = [p.read_text() for p in logs]
     assert all(f"is in use by" in t and f"pid {os.getpid()}" in t for t in texts)
     assert sum("up to date" in t for t in texts) == 1  # exactly one wrote, the other skipped the finished run
-    run = read_run(target)  # whole and valid (strictly decreasing scores, no duplicates)
+    run = read_run(target)  # whole and valid (in trec_eval's order, no duplicates)
     solo = tmp_path / "solo"
     r = subprocess.run([sys.executable, "-m", "harness.cli", *bm25_args(data, solo)], capture_output=True, text=True,
                        cwd=str(REPO))

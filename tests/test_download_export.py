@@ -393,3 +393,59 @@ def test_cli_run_downloads_once_then_uses_the_cache_and_offline_names_the_folder
     assert "dataset 'nfcorpus' not found; offline" in r.stderr
     assert str(tmp_path / "cache" / "data" / "nfcorpus") in r.stderr
     assert calls_logged(tmp_path) == ["beir/scifact/test"]  # the shim was there, and was never called
+
+
+# ------------------------------------------------------------------------------ ir_datasets' own cache, locks
+def _entries(root: Path) -> set[str]:
+    """Every file and folder under ``root``, except the lock the harness keeps there."""
+    return {str(p.relative_to(root)) for p in root.rglob("*") if not p.name.startswith(".lock")}
+
+
+def test_failed_download_leaves_the_ir_datasets_cache_as_it_was(source, monkeypatch):
+    """The network dies while ir_datasets builds its docstore: the empty ``docs.pklz4/bin`` and the partial file it
+    leaves would be taken for a built store later; what was there before stays."""
+    from ir_datasets.util import home_path
+
+    home = home_path()  # conftest points IR_DATASETS_HOME at a fresh folder
+    keep = home / "beir" / "nfcorpus" / "docs.pklz4" / "bin" / "keep"
+    keep.parent.mkdir(parents=True)
+    keep.write_text("built earlier", encoding="utf-8")
+    before = _entries(home)
+
+    def dies_half_way(ds_id: str):
+        (home / "beir" / "scifact" / "docs.pklz4" / "bin").mkdir(parents=True)
+        (home / "beir" / "scifact" / "scifact.zip.tmp0").write_bytes(b"PK partial")
+        raise ConnectionError("connection reset by peer")
+
+    monkeypatch.setattr(ir_datasets, "load", dies_half_way)
+    with pytest.raises(HarnessError, match=r"download of 'beir/scifact/test' through ir_datasets failed"):
+        load_dataset(get_suite("beir").get("scifact"))
+    assert _entries(home) == before and keep.read_text(encoding="utf-8") == "built earlier"
+
+
+def test_ir_datasets_cache_is_locked_during_a_download(source, monkeypatch):
+    """Two downloads never write ~/.ir_datasets at once: a second one waits (here: told not to wait, it stops and
+    names the holder) and ir_datasets is not asked."""
+    from ir_datasets.util import home_path
+
+    from harness.locks import hold
+
+    monkeypatch.setenv("HARNESS_LOCK_WAIT", "0")
+    with hold(home_path(), "another download", inside=True):
+        with pytest.raises(HarnessError, match=r"the ir_datasets cache .* is in use by .* pid"):
+            load_dataset(get_suite("beir").get("scifact"))
+    assert source.calls == []
+    assert load_dataset(get_suite("beir").get("scifact")).qrels == BEIR_QRELS_DICT  # once it is free
+
+
+@pytest.mark.parametrize("online", [True, False])
+def test_misspelt_dataset_leaves_no_lock_file(source, monkeypatch, tmp_path, online):
+    from conftest import run_cli
+
+    if not online:
+        monkeypatch.setenv("HARNESS_OFFLINE", "1")
+    r = run_cli("run", "--system", "bm25", "--datasets", "scifcat", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r"))
+    assert r.returncode == 2 and "dataset 'scifcat' not found" in r.stderr
+    assert ("nothing to download" if online else "offline") in r.stderr
+    cache = Path(os.environ["HARNESS_CACHE"])
+    assert [str(p) for p in cache.rglob("*") if "scifcat" in p.name] == [] and source.calls == []
