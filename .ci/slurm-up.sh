@@ -42,6 +42,7 @@ JobCompType=jobcomp/none
 MpiDefault=none
 ReturnToService=2
 KillWait=3
+AuthInfo=cred_expire=10
 MinJobAge=3600
 MaxArraySize=10001
 SchedulerParameters=sched_interval=2

@@ -312,7 +312,8 @@ def test_corpus_encoding_bar_counts_passages(monkeypatch):
     quiet_model = CountingModel()
     monkeypatch.setattr(dense, "_inference_mode", lambda *a, **k: __import__("contextlib").nullcontext())
     reference = dense.encode_corpus(quiet_model, corpus, batch_size=4)
-    assert quiet_model.calls == [300]  # progress off (tests): one encode call per chunk, as before
+    step = dense.GROUP_BATCHES * 4
+    assert quiet_model.calls == [step] * (300 // step) + [300 % step]  # with progress off, the same calls
 
     seen = {}
 
@@ -327,12 +328,11 @@ def test_corpus_encoding_bar_counts_passages(monkeypatch):
             return False
 
     monkeypatch.setattr(dense, "counter", Recorder)
-    monkeypatch.setattr(dense, "progress_enabled", lambda: True)
     model = CountingModel()
     emb = dense.encode_corpus(model, corpus, batch_size=4)
     assert seen["desc"] == "Encoding corpus" and seen["total"] == 300 and seen["unit"] == "passages"
     assert sum(seen["advances"]) == 300 and len(seen["advances"]) > 5  # moves within a single chunk
-    assert all(n % (dense.PROGRESS_BATCHES * 4) == 0 for n in seen["advances"][:-1])  # whole batches per call
+    assert all(n % (dense.GROUP_BATCHES * 4) == 0 for n in seen["advances"][:-1])  # whole batches per call
     np.testing.assert_array_equal(emb, reference)
 
 
