@@ -239,12 +239,9 @@ for _commands in (cli_eval, cli_figures, cli_grid):  # each module adds its grou
 
 def _configure_logging(debug: bool) -> None:
     """The project's own log lines (logger ``harness``) go to stderr; other libraries speak only when they warn."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
-    logging.getLogger("harness").setLevel(logging.DEBUG if debug else logging.INFO)
-    # faiss announces at INFO that it fell back from its AVX512-SPR build to another one: not news to a user
-    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+    from .progress import configure_logging
+
+    configure_logging(debug)
 
 
 def _print_cause(e: BaseException) -> None:

@@ -36,7 +36,7 @@ from . import hub
 from .errors import HarnessError, error_summary
 from .fileio import atomic_open, read_json, stable_hash, write_json
 from .locks import hold
-from .progress import counter
+from .progress import counter, quiet_transformers
 
 if TYPE_CHECKING:  # imported lazily at run time: torch and sentence-transformers are slow to import
     from sentence_transformers import SentenceTransformer
@@ -69,6 +69,7 @@ def load_encoder(name_or_path: str, device: str | None = None, max_seq_length: i
         raise HarnessError(f"cannot load encoder '{name_or_path}': no such folder")
     from sentence_transformers import SentenceTransformer
 
+    quiet_transformers()
     device = device or _default_device()
     target = str(local) if local.exists() else name_or_path
     if local.exists() and not (local / "modules.json").is_file() and not (local / "config.json").is_file():
@@ -424,9 +425,13 @@ def _chunk_topk_cpu(q: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndarray
 
 
 def _chunk_topk_torch(q_t, docs: np.ndarray, k: int, device) -> tuple[np.ndarray, np.ndarray]:
+    import warnings
+
     import torch
 
-    d_t = torch.from_numpy(np.ascontiguousarray(docs)).to(device)
+    with warnings.catch_warnings():  # a read-only memmap (the cache); the tensor is only read (matmul)
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+        d_t = torch.from_numpy(np.ascontiguousarray(docs)).to(device)
     m = d_t.shape[0]
     kk = min(k + 1, m)
     rows = max(1, SCORE_BLOCK_ELEMENTS // max(m, 1))
