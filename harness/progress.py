@@ -3,7 +3,7 @@
 * Progress (:func:`counter`, :func:`progress_iter`): on a terminal, a transient rich bar (done/total, rate, elapsed,
   time left). Without one (stderr redirected: Slurm, nohup, CI) a plain log line every ``HARNESS_PROGRESS_SECONDS``
   (default 60), e.g. ``Encoding corpus: 12,288/50,000 passages (24.6%), 41 passages/s, 5:00 elapsed, ETA 15:20``,
-  and one when a step that printed such lines ends; a step shorter than the interval prints nothing.
+  and one when such a long step ends; a step shorter than the interval prints nothing.
   ``HARNESS_NO_PROGRESS=1`` turns both off (tests, CI logs).
 * Logging (:func:`configure_logging`): the harness's own lines (logger ``harness``) at INFO; other libraries only when
   they warn (``--debug``: from INFO), whatever level they set on their own loggers; without a terminal, third-party
@@ -70,13 +70,12 @@ class _Lines:
         self.done = self.first = completed
         self.every = interval()
         self.start = self.last = time.monotonic()
-        self.printed = False
 
     def advance(self, n: int = 1) -> None:
         self.done += n
         now = time.monotonic()
-        if now - self.last >= self.every:
-            self.last, self.printed = now, True
+        if now - self.last >= self.every and not (self.total and self.done >= self.total):  # the end has its line
+            self.last = now
             log.info(self.line(now))
 
     def line(self, now: float, end: bool = False) -> str:
@@ -94,8 +93,9 @@ class _Lines:
         return f"{head}, {speed}, {_clock(elapsed)} elapsed{left}"
 
     def close(self) -> None:
-        if self.printed:  # a long step says when it ended; a short one stays silent
-            log.info(self.line(time.monotonic(), end=True))
+        now = time.monotonic()
+        if now - self.start >= self.every:  # a long step says when it ended; a short one stays silent
+            log.info(self.line(now, end=True))
 
 
 def _progress(unit: str | None, console=None):

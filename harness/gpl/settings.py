@@ -155,8 +155,8 @@ class GPLSettings:
     eval_self_hits: str = field(default="registry", metadata={"help": "registry: drop a retrieved document whose id is the query id only where the registry says so (ArguAna, Quora); all: on every BEIR dataset, as BEIR's search used by GPL and the authors (LoTTE keeps the registry's choice: its query and document ids are unrelated numbers)"})
     num_threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = torch's default"})
 
-    PRESETS: ClassVar[dict[str, dict]] = {"paper": PAPER, "controlled": CONTROLLED, "offline": OFFLINE,
-                                          "cpu": OFFLINE}  # cpu: older name
+    # `--preset cpu` is `offline` (harness.systems.PRESET_ALIASES)
+    PRESETS: ClassVar[dict[str, dict]] = {"paper": PAPER, "controlled": CONTROLLED, "offline": OFFLINE}
 
     def validate(self) -> None:
         self.score_function = norm_score_function(self.score_function, "score_function")
@@ -278,7 +278,6 @@ class RGPLSettings(GPLSettings):
         "paper": PAPER_RGPL,
         "controlled": {**CONTROLLED, "remine_every": 30_000},
         "offline": {**OFFLINE, "remine_every": 150},
-        "cpu": {**OFFLINE, "remine_every": 150},
     }
 
     def validate(self) -> None:
