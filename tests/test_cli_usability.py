@@ -465,6 +465,19 @@ def test_systems_shows_presets_and_resolves_one(capsys):
     assert code == 2 and "unknown preset 'nope'" in err
 
 
+def test_readme_systems_examples_and_their_hints_run(capsys):
+    """Each ``harness systems`` line of the README runs, and so does a ``--set`` its comment suggests adding (the
+    hint's shape once was ``--set steps=5``-like, which R-GPL's paper preset refuses)."""
+    lines = [ln for ln in README.splitlines() if ln.startswith("harness systems")]
+    assert len(lines) >= 2
+    for line in lines:
+        cmd, _, comment = line.partition("#")
+        args = shlex.split(cmd)[1:]
+        for extra in [[]] + [s.split() for s in re.findall(r"--set \S+", comment)]:
+            code, out, err = harness(capsys, *args, *extra)
+            assert code == 0 and out, (line, extra, err)
+
+
 def test_systems_is_compact_unless_verbose(capsys):
     """Piped, ``harness systems`` is a line or two per system (it was 434 lines of 160-column tables); ``systems
     NAME`` is one line per setting; ``--verbose`` keeps the full tables (help, each preset's values)."""
