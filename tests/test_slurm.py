@@ -161,8 +161,9 @@ def test_job_at_its_time_limit_is_requeued_and_ends_like_an_uninterrupted_one(sl
     row = status(out, cache)[RGPL]
     assert row["state"] == "COMPLETED" and stalled.is_file()
     log = Path(row["log"]).read_text()
-    assert "this job is timed-out" in log and "Requeued job" in log  # submitit at the time limit's signal
-    assert "from step 10" in log and restarts(row["job_id"]) >= 1
+    assert "this job is timed-out" in log  # submitit, at the signal before the time limit (then it requeues the job,
+    assert restarts(row["job_id"]) >= 1  # which Slurm kills at once: its "Requeued job" line may never be written)
+    assert "from step 10" in log
     assert steps_logged(cache) == list(range(1, 21))
     assert (out / "beir" / "scifact" / NAMES["rgpl"]).read_bytes() == local["runs"]["rgpl"].read_bytes()
 
