@@ -6,11 +6,12 @@ One core serves the ``base`` system, GPL's negative mining, R-GPL's re-mining an
 * :func:`model_fingerprint` hashes the weights (every parameter and buffer) plus the module layout, so a cache
   entry written by one checkpoint is never served to another.
 * :func:`encode_texts` / :func:`encode_corpus` encode in chunks (taken longest first, a few batches per ``encode``
-  call, the original order restored; :func:`encode_batches` lists the batches), the model's own pooling, in the given ``precision`` ("auto": fp16 autocast on CUDA
-  and fp32 on CPU; "fp32": no autocast, as sentence-transformers' own ``encode``; "fp16": autocast on any device). :func:`encode_corpus` streams the
-  chunks into a float32 memmap on disk keyed by model fingerprint + corpus fingerprint + normalisation +
-  max_seq_length, notes its progress every ``CHECKPOINT_SECONDS`` and at every chunk's end, and resumes an
-  interrupted (even killed) encoding where that note says.
+  call, the original order restored; :func:`encode_batches` lists the batches), the model's own pooling, in the
+  given ``precision`` ("auto": fp16 autocast on CUDA and fp32 on CPU; "fp32": no autocast, as sentence-transformers'
+  own ``encode``; "fp16": autocast on any device). :func:`encode_corpus` streams the chunks into a float32 memmap
+  on disk keyed by model fingerprint + corpus fingerprint + normalisation + max_seq_length, notes its progress
+  every ``CHECKPOINT_SECONDS`` and at every chunk's end, and resumes an interrupted (even killed) encoding where
+  that note says.
 * :func:`search` is exact maximum inner product search over corpus chunks (torch matmul + topk, on CUDA when
   present; faiss brute force as the alternative), merged across chunks; ties are broken deterministically by the
   lower document index.
@@ -210,7 +211,7 @@ def _encode_rows(model, texts: Sequence[str], batch_size: int, normalize: bool) 
 def _encode_into(model, get_texts, n: int, out_factory, batch_size: int, normalize: bool, desc: str,
                  start: tuple[int, int] = (0, 0), chunk: int = ENCODE_CHUNK, on_progress=None, unit: str = "texts",
                  precision: str = "auto"):
-    """Encode rows ``n`` rows chunk by chunk into the array ``out_factory(dim)`` returns.
+    """Encode ``n`` rows chunk by chunk into the array ``out_factory(dim)`` returns.
 
     Each chunk is taken longest first (:func:`_longest_first`) and encoded ``GROUP_BATCHES`` batches at a time, so the
     progress counter moves within a chunk and the batches do not depend on whether it is shown. ``start`` =
@@ -307,9 +308,9 @@ def _encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: boo
 
     With ``cache_dir`` the embeddings live in ``<cache_dir>/dense-embeddings/<key>/embeddings.f32`` (a memmap,
     returned read-only) and are reused when the same weights meet the same corpus again; an interrupted encoding
-    resumes from its progress note (``progress.json``: every ``CHECKPOINT_SECONDS`` and at every chunk's end). Without ``cache_dir`` they are encoded into memory. ``model_fp`` saves
-    recomputing :func:`model_fingerprint`; ``stats`` (if given) receives ``cache`` ("hit", "miss", "resumed",
-    "off") and ``cache_path``.
+    resumes from its progress note (``progress.json``: every ``CHECKPOINT_SECONDS`` and at every chunk's end).
+    Without ``cache_dir`` they are encoded into memory. ``model_fp`` saves recomputing :func:`model_fingerprint`;
+    ``stats`` (if given) receives ``cache`` ("hit", "miss", "resumed", "off") and ``cache_path``.
     """
     stats = {} if stats is None else stats
     if batch_size <= 0:
