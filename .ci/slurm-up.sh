@@ -3,7 +3,9 @@
 # Needs root and Debian's packages `slurm-wlm munge`. Idempotent: exits at once when the cluster already answers.
 # The node gets this machine's real CPU count; select/cons_tres, proctrack/linuxproc, no accounting database
 # (job states come from squeue, which keeps finished jobs for MinJobAge seconds). KillWait is short so a
-# cancelled job dies quickly. Logs: /var/log/slurm/.
+# cancelled job dies quickly; cred_expire=10 lets a requeued job start again after ~11 s (Slurm's default: 121 s);
+# JobRequeue=0, as on clusters that do not requeue a job unless it asks, so the tests prove the harness's jobs ask
+# (sbatch --requeue). Logs: /var/log/slurm/.
 set -euo pipefail
 if sinfo -h -o %T >/dev/null 2>&1 && [ -n "$(sinfo -h -o %T 2>/dev/null | grep -E 'idle|mix|alloc' || true)" ]; then
   exit 0
@@ -42,6 +44,8 @@ JobCompType=jobcomp/none
 MpiDefault=none
 ReturnToService=2
 KillWait=3
+AuthInfo=cred_expire=10
+JobRequeue=0
 MinJobAge=3600
 MaxArraySize=10001
 SchedulerParameters=sched_interval=2

@@ -44,9 +44,8 @@ class BaseSettings:
         # the paper's Base column: GPL's starting checkpoint as GPL evaluates it ("gpl" is the older name)
         "paper": {"model": DEFAULT_MODEL, "score_function": "dot", "max_seq_length": 350},
         "gpl": {"model": DEFAULT_MODEL, "score_function": "dot", "max_seq_length": 350},
-        "cpu": {"model": _minilm_path() or "sentence-transformers/all-MiniLM-L6-v2", "score_function": "cos",
-                "batch_size": 32, "device": "cpu"},
-        # the student of the GPL/R-GPL offline preset before adaptation (its "before" row); cuda when present
+        # the student of the GPL/R-GPL offline preset before adaptation (its "before" row); cuda when present.
+        # `--preset cpu` is this preset (harness.systems.PRESET_ALIASES)
         "offline": {"model": _minilm_path() or "sentence-transformers/all-MiniLM-L6-v2", "score_function": "cos",
                     "batch_size": 32, "max_seq_length": 256},
     }

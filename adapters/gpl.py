@@ -2,7 +2,7 @@
 
 Query generation -> hard-negative mining -> cross-encoder pseudo labels -> MarginMSE training -> dense retrieval
 with the adapted model. Every stage is cached (``harness.gpl.pipeline``); a killed run resumes. ``--preset paper``
-is the paper's setting, ``--preset cpu`` a small offline one. See docs/gpl.md.
+is the paper's setting, ``--preset offline`` a small offline one. See docs/gpl.md.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def _settings(model: str, level: str, schedule: str, threads: int):
 
     size = SIZES[level]
     s = RGPLSettings(**{
-        **RGPLSettings.PRESETS["cpu"], "student": model, "teacher": model, "miners": ["bm25"], **size,
+        **RGPLSettings.PRESETS["offline"], "student": model, "teacher": model, "miners": ["bm25"], **size,
         "teacher_max_seq_length": size["max_seq_length"], "score_sample_queries": 20, "device": "cpu",
         "num_threads": threads, "remine_schedule": schedule, "remine_lag": 0, "encode_batch_size": 64})
     s.validate()

@@ -194,17 +194,12 @@ def systems_cmd(
     system: Optional[str] = typer.Argument(None, help="Only this system."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Print the settings this preset resolves to (with SYSTEM)."),
     sets: List[str] = typer.Option([], "--set", help="With --preset or SYSTEM: apply key=value overrides too."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Every setting with its full help and each preset's values."),
 ) -> None:
-    """List the registered systems, their settings and what each preset sets; SYSTEM --preset P prints the resolved settings."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+    """List the registered systems (SYSTEM: its settings; --verbose: every setting, its help and each preset's values);
+    SYSTEM --preset P prints the settings P resolves to."""
+    from .systems import available_systems, build_settings, get_system_class, parse_sets, settings_dict
 
-    from .systems import available_systems, build_settings, describe_settings, get_system_class, parse_sets, settings_dict
-
-    out = Console()
-    if not out.is_terminal:
-        out = Console(width=160)
     if system and (preset or sets):
         cls = get_system_class(system)
         resolved = settings_dict(build_settings(cls.Settings, parse_sets(sets), preset, system=system))
@@ -215,34 +210,85 @@ def systems_cmd(
         return
     if preset:
         raise HarnessError("--preset needs a system: harness systems SYSTEM --preset NAME")
-    systems = available_systems()
-    if system:
-        systems = {system: get_system_class(system)}
+    systems = {system: get_system_class(system)} if system else available_systems()
+    if not verbose:  # one line per system, or per setting of SYSTEM
+        for name, cls in systems.items():
+            if isinstance(cls, str):
+                typer.echo(f"{name}: unavailable ({cls})")
+                continue
+            typer.echo(f"{name}: {cls.description}\n{' ' * (len(name) + 2)}{_presets_line(cls.Settings)}")
+            if system:
+                _print_settings(cls.Settings)
+        typer.echo(f"`harness systems {system} --preset P`: the settings P gives; --verbose: each preset's values and "
+                   "the full help" if system else
+                   "`harness systems NAME`: a system's settings; --verbose: every setting with its help and each "
+                   "preset's values")
+        return
+    from rich.console import Console
+
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=160)
     for name, cls in systems.items():
         if isinstance(cls, str):
             out.print(f"[bold]{name}[/bold]: unavailable ({cls})")
             continue
-        presets = getattr(cls.Settings, "PRESETS", {})
-        table = Table(title=f"{name}: {cls.description} (presets: {', '.join(presets) or 'none'})", title_justify="left",
-                      box=box.SIMPLE_HEAD, pad_edge=False)
-        rows = describe_settings(cls.Settings)
-        try:
-            defaults = settings_dict(cls.Settings()) if presets else {}
-        except Exception:  # a plug-in's settings with required fields: show every preset value
-            defaults = {}
-        table.add_column("setting", min_width=max(len(r[0]) for r in rows), no_wrap=True)
-        table.add_column("type")
-        table.add_column("default", max_width=36, overflow="fold")
-        for p in presets:  # one column per preset: the value it sets where that differs from the default
-            table.add_column(f"--preset {p}", max_width=36, overflow="fold")
-        table.add_column("help", min_width=20)
-        for field_name, tp, default, help_text in rows:
-            cells = [_show(presets[p][field_name]) if field_name in presets[p] and presets[p][field_name] != defaults.get(field_name, object())
-                     else "" for p in presets]
-            table.add_row(field_name, tp, default, *cells, help_text)
-        if presets:
-            table.caption = "a blank preset cell keeps the default; `harness systems NAME --preset P` lists all settings P gives"
-        out.print(table)
+        out.print(_settings_table(name, cls))
+
+
+def _presets_line(settings_cls) -> str:
+    from .systems import preset_aliases
+
+    names = list(getattr(settings_cls, "PRESETS", {}))
+    names += [f"{old} (= {new})" for old, new in preset_aliases(settings_cls).items()]
+    return "presets: " + (", ".join(names) or "none")
+
+
+def _print_settings(settings_cls) -> None:
+    """One line per setting: name, type, default and the help, cut to the terminal's width (120 columns piped)."""
+    import shutil
+
+    from .systems import describe_settings
+
+    def cut(text: str, n: int) -> str:
+        return text if len(text) <= n else text[:max(0, n - 1)] + "\u2026"
+
+    rows = [(name, tp, cut(default, 36), help_text) for name, tp, default, help_text in describe_settings(settings_cls)]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 120
+    for name, tp, default, help_text in rows:
+        line = f"  {name:<{widths[0]}}  {tp:<{widths[1]}}  {default:<{widths[2]}}  "
+        typer.echo((line + cut(help_text, width - len(line))).rstrip())
+
+
+def _settings_table(name: str, cls):
+    """``--verbose``: one row per setting with its type, default, each preset's value and the full help."""
+    from rich import box
+    from rich.table import Table
+
+    from .systems import describe_settings, settings_dict
+
+    presets = getattr(cls.Settings, "PRESETS", {})
+    table = Table(title=f"{name}: {cls.description} ({_presets_line(cls.Settings)})", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    rows = describe_settings(cls.Settings)
+    try:
+        defaults = settings_dict(cls.Settings()) if presets else {}
+    except Exception:  # a plug-in's settings with required fields: show every preset value
+        defaults = {}
+    table.add_column("setting", min_width=max(len(r[0]) for r in rows), no_wrap=True)
+    table.add_column("type")
+    table.add_column("default", max_width=36, overflow="fold")
+    for p in presets:  # one column per preset: the value it sets where that differs from the default
+        table.add_column(f"--preset {p}", max_width=36, overflow="fold")
+    table.add_column("help", min_width=20)
+    for field_name, tp, default, help_text in rows:
+        cells = [_show(presets[p][field_name]) if field_name in presets[p] and presets[p][field_name] != defaults.get(field_name, object())
+                 else "" for p in presets]
+        table.add_row(field_name, tp, default, *cells, help_text)
+    if presets:
+        table.caption = "a blank preset cell keeps the default; `harness systems NAME --preset P` lists all settings P gives"
+    return table
 
 
 def _show(value) -> str:
@@ -259,32 +305,11 @@ for _info in app.registered_commands:  # every command's --help: flags without a
         _info.cls = type(_cls.__name__, (_FlagsTakeNoValue, _cls), {})
 
 
-def _once_per_command():
-    """A warning is printed once per command: ``harness run`` reads a dataset's qrels to run and again to print the
-    score, and would otherwise say twice what ``--lenient-qrels`` dropped."""
-    seen: set[str] = set()
-
-    def first_time(record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
-            return True
-        message = record.getMessage()
-        if message in seen:
-            return False
-        seen.add(message)
-        return True
-
-    return first_time
-
-
 def _configure_logging(debug: bool) -> None:
     """The project's own log lines (logger ``harness``) go to stderr; other libraries speak only when they warn."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.addFilter(_once_per_command())
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
-    logging.getLogger("harness").setLevel(logging.DEBUG if debug else logging.INFO)
-    # faiss announces at INFO that it fell back from its AVX512-SPR build to another one: not news to a user
-    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+    from .progress import configure_logging
+
+    configure_logging(debug)
 
 
 def _print_cause(e: BaseException) -> None:

@@ -5,11 +5,13 @@ One core serves the ``base`` system, GPL's negative mining, R-GPL's re-mining an
 * :func:`load_encoder` loads a sentence-transformers model by local path or hub name.
 * :func:`model_fingerprint` hashes the weights (every parameter and buffer) plus the module layout, so a cache
   entry written by one checkpoint is never served to another.
-* :func:`encode_texts` / :func:`encode_corpus` encode in chunks (length-sorted batches inside each chunk, the
-  original order restored), the model's own pooling, in the given ``precision`` ("auto": fp16 autocast on CUDA
-  and fp32 on CPU; "fp32": no autocast, as sentence-transformers' own ``encode``; "fp16": autocast on any device). :func:`encode_corpus` streams the
-  chunks into a float32 memmap on disk keyed by model fingerprint + corpus fingerprint + normalisation +
-  max_seq_length, and resumes an interrupted encoding from its last finished chunk.
+* :func:`encode_texts` / :func:`encode_corpus` encode in chunks (taken longest first, a few batches per ``encode``
+  call, the original order restored; :func:`encode_batches` lists the batches), the model's own pooling, in the
+  given ``precision`` ("auto": fp16 autocast on CUDA and fp32 on CPU; "fp32": no autocast, as sentence-transformers'
+  own ``encode``; "fp16": autocast on any device). :func:`encode_corpus` streams the chunks into a float32 memmap
+  on disk keyed by model fingerprint + corpus fingerprint + normalisation + max_seq_length, notes its progress
+  every ``CHECKPOINT_SECONDS`` and at every chunk's end, and resumes an interrupted (even killed) encoding where
+  that note says.
 * :func:`search` is exact maximum inner product search over corpus chunks (torch matmul + topk, on CUDA when
   present; faiss brute force as the alternative), merged across chunks; ties are broken deterministically by the
   lower document index.
@@ -35,8 +37,7 @@ from . import hub
 from .errors import HarnessError, error_summary
 from .fileio import atomic_open, read_json, stable_hash, write_json
 from .locks import hold
-from .progress import counter
-from .progress import enabled as progress_enabled
+from .progress import counter, quiet_transformers
 
 if TYPE_CHECKING:  # imported lazily at run time: torch and sentence-transformers are slow to import
     from sentence_transformers import SentenceTransformer
@@ -45,7 +46,7 @@ if TYPE_CHECKING:  # imported lazily at run time: torch and sentence-transformer
 
 log = logging.getLogger("harness")
 
-ENCODE_CHUNK = 32768  # texts per encode() call: the unit of length sorting, streaming and resumption
+ENCODE_CHUNK = 32768  # texts per chunk: the unit of length sorting and streaming (see _encode_into)
 SCORE_BLOCK_ELEMENTS = 1 << 26  # GPU search: scores held at once (queries x documents), 256 MiB in fp32
 CACHE_FORMAT = 1  # bump when the cache layout or the encoding procedure changes
 
@@ -69,6 +70,7 @@ def load_encoder(name_or_path: str, device: str | None = None, max_seq_length: i
         raise HarnessError(f"cannot load encoder '{name_or_path}': no such folder")
     from sentence_transformers import SentenceTransformer
 
+    quiet_transformers()
     device = device or _default_device()
     target = str(local) if local.exists() else name_or_path
     if local.exists() and not (local / "modules.json").is_file() and not (local / "config.json").is_file():
@@ -177,33 +179,41 @@ def _inference_mode(model, precision: str = "auto") -> Iterator[None]:
         model.train(was_training)
 
 
-PROGRESS_BATCHES = 8  # with a progress bar, a chunk is encoded this many batches at a time so the bar moves
+GROUP_BATCHES = 8  # a chunk is encoded this many batches at a time: the unit of progress and of resumption
+CHECKPOINT_SECONDS = 30.0  # a cached corpus encoding notes its progress this often (and at every chunk's end)
 
 
-def _encode_chunk(model, texts: Sequence[str], batch_size: int, normalize: bool, advance=None) -> np.ndarray:
-    """One ``encode`` call (sentence-transformers length-sorts its batches and restores the order).
+def _longest_first(texts: Sequence[str]) -> np.ndarray:
+    """A chunk's rows in the order they are encoded: longest text first (stable, so ties keep the input order)."""
+    return np.argsort([-len(t) for t in texts], kind="stable")
 
-    With ``advance`` (a progress bar's counter) the chunk is taken in the longest-first order ``encode`` sorts into and
-    encoded a few whole batches at a time, so the batches are the ones a single call forms, and the bar counts texts.
-    """
-    texts = list(texts)
-    step = PROGRESS_BATCHES * batch_size
-    if advance is None or len(texts) <= step:
-        emb = np.asarray(model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False),
-                         dtype=np.float32)
-        if advance is not None:
-            advance(len(texts))
-    else:
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        emb = None
-        for s in range(0, len(texts), step):
-            rows = order[s:s + step]
-            part = model.encode([texts[i] for i in rows], batch_size=batch_size, convert_to_numpy=True,
-                                show_progress_bar=False)
-            if emb is None:
-                emb = np.empty((len(texts), part.shape[1]), dtype=np.float32)
-            emb[rows] = part
-            advance(len(rows))
+
+def _groups(n: int, batch_size: int) -> range:
+    """Start positions (in a chunk's longest-first order) of the groups encoded in one ``encode`` call each."""
+    return range(0, n, GROUP_BATCHES * batch_size)
+
+
+def encode_batches(model, texts: Sequence[str], batch_size: int, chunk: int = ENCODE_CHUNK) -> list[np.ndarray]:
+    """Row indices of every batch :func:`encode_texts` forms, in order: chunks of ``chunk`` rows, each taken
+    longest first in groups of ``GROUP_BATCHES`` batches, each group batched as sentence-transformers' ``encode``
+    batches it (sorted by its own length measure). A sharded encode (``harness.gpl.distributed``) encodes exactly
+    these batches, so its embeddings equal a single process's."""
+    length = getattr(model, "_input_length", None) or getattr(model, "_text_length")
+    out = []
+    for s in range(0, len(texts), chunk):
+        e = min(len(texts), s + chunk)
+        order = s + _longest_first(texts[s:e])
+        for g in _groups(e - s, batch_size):
+            rows = order[g:g + GROUP_BATCHES * batch_size]
+            rows = rows[np.argsort([-length(texts[i]) for i in rows])]  # as encode() sorts them
+            out += [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+    return out
+
+
+def _encode_rows(model, texts: Sequence[str], batch_size: int, normalize: bool) -> np.ndarray:
+    """One ``encode`` call (sentence-transformers length-sorts its batches and restores the order)."""
+    emb = np.asarray(model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False),
+                     dtype=np.float32)
     if normalize:
         norms = np.linalg.norm(emb, axis=1, keepdims=True)
         emb /= np.maximum(norms, 1e-12)
@@ -211,19 +221,42 @@ def _encode_chunk(model, texts: Sequence[str], batch_size: int, normalize: bool,
 
 
 def _encode_into(model, get_texts, n: int, out_factory, batch_size: int, normalize: bool, desc: str,
-                 start_row: int = 0, chunk: int = ENCODE_CHUNK, on_chunk=None, unit: str = "texts",
+                 start: tuple[int, int] = (0, 0), chunk: int = ENCODE_CHUNK, on_progress=None, unit: str = "texts",
                  precision: str = "auto"):
-    """Encode rows ``start_row..n`` chunk by chunk into the array ``out_factory(dim)`` returns."""
+    """Encode ``n`` rows chunk by chunk into the array ``out_factory(dim)`` returns.
+
+    Each chunk is taken longest first (:func:`_longest_first`) and encoded ``GROUP_BATCHES`` batches at a time, so the
+    progress counter moves within a chunk and the batches do not depend on whether it is shown. ``start`` =
+    ``(chunk_start, done)``: resume at the chunk starting at row ``chunk_start``, whose first ``done`` rows in
+    longest-first order are already encoded. ``on_progress(out, chunk_start, done)`` is called at every chunk's end
+    (``done`` 0 at the next chunk) and, within a chunk, at most every ``CHECKPOINT_SECONDS``.
+    """
+    import time
+
     out = None
-    with _inference_mode(model, precision), counter(desc, total=n, unit=unit, completed=start_row) as advance:
-        for s in range(start_row, n, chunk):
+    first, skip = start
+    last = time.monotonic()
+    with _inference_mode(model, precision), counter(desc, total=n, unit=unit, completed=first + skip) as advance:
+        for s in range(first, n, chunk):
             e = min(n, s + chunk)
-            emb = _encode_chunk(model, get_texts(s, e), batch_size, normalize, advance if progress_enabled() else None)
-            if out is None:
-                out = out_factory(emb.shape[1])
-            out[s:e] = emb
-            if on_chunk is not None:
-                on_chunk(out, e)
+            texts = get_texts(s, e)
+            order = _longest_first(texts)
+            for g in _groups(e - s, batch_size):
+                if s == first and g < skip:
+                    continue
+                rows = order[g:g + GROUP_BATCHES * batch_size]
+                emb = _encode_rows(model, [texts[i] for i in rows], batch_size, normalize)
+                if out is None:
+                    out = out_factory(emb.shape[1])
+                out[s + rows] = emb
+                advance(len(rows))
+                done = g + len(rows)
+                if on_progress is not None and done < e - s and time.monotonic() - last >= CHECKPOINT_SECONDS:
+                    on_progress(out, s, done)
+                    last = time.monotonic()
+            if on_progress is not None and out is not None:
+                on_progress(out, e, 0)
+                last = time.monotonic()
     return out
 
 
@@ -287,9 +320,9 @@ def _encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: boo
 
     With ``cache_dir`` the embeddings live in ``<cache_dir>/dense-embeddings/<key>/embeddings.f32`` (a memmap,
     returned read-only) and are reused when the same weights meet the same corpus again; an interrupted encoding
-    resumes from its last finished chunk. Without ``cache_dir`` they are encoded into memory. ``model_fp`` saves
-    recomputing :func:`model_fingerprint`; ``stats`` (if given) receives ``cache`` ("hit", "miss", "resumed",
-    "off") and ``cache_path``.
+    resumes from its progress note (``progress.json``: every ``CHECKPOINT_SECONDS`` and at every chunk's end).
+    Without ``cache_dir`` they are encoded into memory. ``model_fp`` saves recomputing :func:`model_fingerprint`;
+    ``stats`` (if given) receives ``cache`` ("hit", "miss", "resumed", "off") and ``cache_path``.
     """
     stats = {} if stats is None else stats
     if batch_size <= 0:
@@ -318,13 +351,16 @@ def _encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: boo
                         data_path, data_path.stat().st_size, n * meta["dim"] * 4)
             meta_path.unlink()
     folder.mkdir(parents=True, exist_ok=True)
-    start_row, dim = 0, None
+    start, dim = (0, 0), None
     if progress_path.is_file() and data_path.is_file():
         prog = read_json(progress_path)
         dim = prog.get("dim")
         if dim and data_path.stat().st_size == n * dim * 4:
-            start_row = int(prog.get("rows_done", 0))
-            log.info("dense embeddings: resuming %s at row %d of %d", folder, start_row, n)
+            # rows before rows_done are encoded, and so are the first chunk_rows_done rows (longest first) of the
+            # chunk starting there, when it is cut as now
+            within = int(prog.get("chunk_rows_done", 0)) if prog.get("chunk") == chunk else 0
+            start = (int(prog.get("rows_done", 0)), within)
+            log.info("dense embeddings: resuming %s at row %d of %d", folder, sum(start), n)
         else:
             log.warning("dense embeddings: %s does not match its progress note (truncated); encoding again", data_path)
     info = {"n": n, "model_fingerprint": model_fp, "corpus_fingerprint": corpus_fp, "normalize": bool(normalize),
@@ -332,20 +368,21 @@ def _encode_corpus(model, corpus: "Corpus", batch_size: int = 64, normalize: boo
             "model": getattr(model, "_harness_source", None), "precision": precision}
 
     def factory(d: int) -> np.memmap:
-        if start_row > 0:
+        if sum(start) > 0:
             if d != dim:  # cannot happen for one fingerprint; never mix rows of different shapes
                 raise HarnessError(f"{progress_path}: embedding dimension {dim} on disk, {d} now; delete {folder}")
             return np.memmap(data_path, dtype=np.float32, mode="r+", shape=(n, d))
         return np.memmap(data_path, dtype=np.float32, mode="w+", shape=(n, d))
 
-    def checkpoint(mm: np.memmap, rows_done: int) -> None:
-        mm.flush()
-        write_json(progress_path, {"rows_done": rows_done, "dim": mm.shape[1]})
+    def checkpoint(mm: np.memmap, chunk_start: int, chunk_rows_done: int) -> None:
+        mm.flush()  # the rows first, then the note that claims them
+        write_json(progress_path, {"rows_done": chunk_start, "chunk_rows_done": chunk_rows_done, "chunk": chunk,
+                                   "dim": mm.shape[1]})
 
-    stats.update(cache="resumed" if start_row else "miss", cache_path=str(data_path))
-    if start_row < n:
+    stats.update(cache="resumed" if sum(start) else "miss", cache_path=str(data_path))
+    if sum(start) < n:
         out = _encode_into(model, texts, n, factory, batch_size, normalize, desc="Encoding corpus",
-                           start_row=start_row, chunk=chunk, on_chunk=checkpoint, unit="passages",
+                           start=start, chunk=chunk, on_progress=checkpoint, unit="passages",
                            precision=precision)
         dim = out.shape[1]
         del out
@@ -401,9 +438,13 @@ def _chunk_topk_cpu(q: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndarray
 
 
 def _chunk_topk_torch(q_t, docs: np.ndarray, k: int, device) -> tuple[np.ndarray, np.ndarray]:
+    import warnings
+
     import torch
 
-    d_t = torch.from_numpy(np.ascontiguousarray(docs)).to(device)
+    with warnings.catch_warnings():  # a read-only memmap (the cache); the tensor is only read (matmul)
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+        d_t = torch.from_numpy(np.ascontiguousarray(docs)).to(device)
     m = d_t.shape[0]
     kk = min(k + 1, m)
     rows = max(1, SCORE_BLOCK_ELEMENTS // max(m, 1))

@@ -336,9 +336,32 @@ def _check_profile_value(path: Path, table: str, key: str, value) -> None:
         raise HarnessError(f"{path}: [{table}] {key} = {shown}: expected {need}")
 
 
+SIGNAL_DELAY_S = 120  # default: seconds before the time limit at which Slurm signals a job to checkpoint
+
+
+def _signal_delay(options: dict, minutes: int) -> int:
+    """When Slurm sends USR2 (submitit: checkpoint and requeue) before the time limit: ``signal_delay_s``, which must
+    be below the limit (else the job is signalled as it starts, and requeued until its requeues run out); by default
+    120 s, or a quarter of a limit shorter than 8 minutes."""
+    given = options.get("signal_delay_s")
+    limit = minutes * 60
+    if given is None:
+        return min(SIGNAL_DELAY_S, limit // 4) if limit > 0 else SIGNAL_DELAY_S
+    delay = int(given)
+    if delay <= 0 or (limit > 0 and delay >= limit):
+        raise SettingsError(f"Slurm signal_delay_s={delay}: must be above 0 and below the time limit ({limit} s), "
+                            "or the job is told to checkpoint as it starts; lower it or raise --time")
+    return delay
+
+
 def slurm_parameters(options: dict) -> dict:
-    """Profile/flag options -> ``submitit.SlurmExecutor.update_parameters`` keyword arguments."""
-    params: dict = {"time": _time_minutes(options.get("time", 60)), "signal_delay_s": int(options.get("signal_delay_s", 120))}
+    """Profile/flag options -> ``submitit.SlurmExecutor.update_parameters`` keyword arguments.
+
+    Jobs are submitted with ``--requeue``: submitit requeues a job at its time limit (``scontrol requeue``), and
+    Slurm requeues a preempted or failed-node job instead of cancelling it, also where the cluster's ``JobRequeue``
+    is 0 (an ``--sbatch=--no-requeue`` option turns it off)."""
+    minutes = _time_minutes(options.get("time", 60))
+    params: dict = {"time": minutes, "signal_delay_s": _signal_delay(options, minutes)}
     if options.get("partition"):
         params["partition"] = str(options["partition"])
     if options.get("gpus"):
@@ -354,8 +377,9 @@ def slurm_parameters(options: dict) -> dict:
     if options.get("array_parallelism"):
         params["array_parallelism"] = int(options["array_parallelism"])
     extra = dict(_sbatch_option(opt) for opt in options.get("extra") or [])
-    if extra:
-        params["additional_parameters"] = extra
+    if "no_requeue" not in extra:  # a timed-out or preempted job comes back (submitit checkpoints and requeues it)
+        extra["requeue"] = True
+    params["additional_parameters"] = extra
     return params
 
 
@@ -376,13 +400,20 @@ def _options_for(system: str, profile: dict, flags: dict) -> dict:
     return merged
 
 
+def _configure_logging() -> None:
+    """A job's log as ``harness run``'s stderr (with ``--debug``, HARNESS_DEBUG=1, as in the submitting shell)."""
+    from .progress import configure_logging
+
+    configure_logging(os.environ.get("HARNESS_DEBUG", "").strip() not in ("", "0"))
+
+
 class GridTask(submitit.helpers.Checkpointable):
     """The callable a Slurm job runs: one grid job. On timeout or preemption submitit calls ``checkpoint`` (which
     returns this same call) and requeues it; the requeued run resumes from the run's stage cache and its last
     training checkpoint, so only the steps since that checkpoint are repeated."""
 
     def __call__(self, spec: dict) -> list[str]:
-        logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
+        _configure_logging()
         log.info("harness job %s (Slurm job %s)", Job(**spec).label, os.environ.get("SLURM_JOB_ID"))
         return run_job(spec)
 
@@ -546,7 +577,7 @@ def _main(argv: list[str]) -> int:
     """``python -m harness.executor SPEC.json``: run one job (what a local child runs)."""
     from .progress import stderr_console
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _configure_logging()
     if len(argv) != 1:
         print("usage: python -m harness.executor SPEC.json", file=sys.stderr)
         return 2

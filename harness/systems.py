@@ -30,6 +30,9 @@ from .fileio import parse_decimal, stable_hash
 log = logging.getLogger("harness")
 
 ENTRY_POINT_GROUP = "harness.systems"
+# Older names of presets, one definition for every system: ``--preset cpu`` is ``--preset offline`` wherever a system
+# has an ``offline`` preset (the same settings, hence the same settings hash and the same run).
+PRESET_ALIASES: dict[str, str] = {"cpu": "offline"}
 ADAPTERS_PACKAGE = "harness_adapters"
 
 # The built-in systems, also declared as entry points in pyproject.toml; kept here so that a source checkout whose
@@ -181,6 +184,8 @@ def build_settings(settings_cls: type, overrides: dict[str, str], preset: str | 
     values: dict[str, Any] = {}
     if preset:
         presets = getattr(settings_cls, "PRESETS", {})
+        if preset not in presets and PRESET_ALIASES.get(preset) in presets:
+            preset = PRESET_ALIASES[preset]
         if preset not in presets:
             whose = f" of system '{system}'" if system else ""
             raise SettingsError(f"unknown preset '{preset}'{whose}; " +
@@ -197,6 +202,12 @@ def build_settings(settings_cls: type, overrides: dict[str, str], preset: str | 
     if hasattr(obj, "validate"):
         obj.validate()
     return obj
+
+
+def preset_aliases(settings_cls: type) -> dict[str, str]:
+    """The older preset names that apply to ``settings_cls`` (alias -> preset it names)."""
+    presets = getattr(settings_cls, "PRESETS", {})
+    return {old: new for old, new in PRESET_ALIASES.items() if new in presets and old not in presets}
 
 
 def settings_dict(settings: Any) -> dict:

@@ -76,8 +76,9 @@ def test_base_settings_through_cli_with_tiny_model(shared_data, tmp_path):
 def test_base_settings_defaults_presets_and_validation(minilm_path):
     s = build_settings(BaseSettings, {})
     assert s.model == "GPL/msmarco-distilbert-margin-mse" and s.score_function == "dot" and s.max_seq_length is None
-    cpu = build_settings(BaseSettings, {}, preset="cpu")
-    assert cpu.model == minilm_path and cpu.score_function == "cos" and cpu.device == "cpu"
+    offline = build_settings(BaseSettings, {}, preset="offline")
+    assert offline.model == minilm_path and offline.score_function == "cos" and offline.max_seq_length == 256
+    assert offline.device is None  # CUDA when present, like GPL/R-GPL's offline preset (`cpu` is its older name)
     gpl = build_settings(BaseSettings, {}, preset="gpl")
     assert gpl.max_seq_length == 350
     for key, value in (("batch_size", "0"), ("max_seq_length", "-1"), ("device", "tpu"), ("corpus_chunk_size", "0")):

@@ -120,7 +120,7 @@ def test_datasets_and_systems_commands(shared_data, tmp_path, monkeypatch):
     write_beir(tmp_path / "nfcorpus", [{"_id": "d1", "text": "alpha"}], [{"_id": "q1", "text": "alpha"}], [("q1", "d1", 1)])
     assert local_column(tmp_path)["nfcorpus"] == "yes"
 
-    r = run_cli("systems")
+    r = run_cli("systems", "--verbose")
     assert r.returncode == 0, r.stderr
     titles = [line for line in r.stdout.splitlines() if ": " in line and "presets" in line]
     assert [t.split(":")[0] for t in titles] == ["bm25", "base", "gpl", "rgpl"]

@@ -312,7 +312,8 @@ def test_corpus_encoding_bar_counts_passages(monkeypatch):
     quiet_model = CountingModel()
     monkeypatch.setattr(dense, "_inference_mode", lambda *a, **k: __import__("contextlib").nullcontext())
     reference = dense.encode_corpus(quiet_model, corpus, batch_size=4)
-    assert quiet_model.calls == [300]  # progress off (tests): one encode call per chunk, as before
+    step = dense.GROUP_BATCHES * 4
+    assert quiet_model.calls == [step] * (300 // step) + [300 % step]  # with progress off, the same calls
 
     seen = {}
 
@@ -327,12 +328,11 @@ def test_corpus_encoding_bar_counts_passages(monkeypatch):
             return False
 
     monkeypatch.setattr(dense, "counter", Recorder)
-    monkeypatch.setattr(dense, "progress_enabled", lambda: True)
     model = CountingModel()
     emb = dense.encode_corpus(model, corpus, batch_size=4)
     assert seen["desc"] == "Encoding corpus" and seen["total"] == 300 and seen["unit"] == "passages"
     assert sum(seen["advances"]) == 300 and len(seen["advances"]) > 5  # moves within a single chunk
-    assert all(n % (dense.PROGRESS_BATCHES * 4) == 0 for n in seen["advances"][:-1])  # whole batches per call
+    assert all(n % (dense.GROUP_BATCHES * 4) == 0 for n in seen["advances"][:-1])  # whole batches per call
     np.testing.assert_array_equal(emb, reference)
 
 
@@ -352,6 +352,76 @@ def test_progress_counter_shows_rate_and_eta():
         time.sleep(0.2)
     out = buf.getvalue()
     assert "Encoding corpus" in out and "passages/s" in out and "ETA" in out
+
+
+def test_progress_without_a_terminal_is_a_log_line_at_a_steady_interval(monkeypatch, caplog):
+    """stderr redirected (Slurm, nohup, CI): no transient bar that prints nothing, but a plain line every
+    HARNESS_PROGRESS_SECONDS with done/total, rate, elapsed time and ETA, and one when the long step ends."""
+    from harness import progress
+
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])  # the clock the progress lines read
+    monkeypatch.delenv("HARNESS_NO_PROGRESS", raising=False)
+    monkeypatch.setenv("HARNESS_PROGRESS_SECONDS", "60")
+    caplog.set_level(logging.INFO, logger="harness")
+    with progress.counter("Encoding corpus", total=10_000, unit="passages", completed=1000) as advance:
+        for _ in range(9):  # 1,000 passages every 25 s
+            now[0] += 25
+            advance(1000)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Encoding corpus: 4,000/10,000 passages (40.0%), 40 passages/s, 1:15 elapsed, ETA 2:30",
+        "Encoding corpus: 7,000/10,000 passages (70.0%), 40 passages/s, 2:30 elapsed, ETA 1:15",
+        "Encoding corpus: 10,000/10,000 passages (100.0%) done in 3:45, 40 passages/s"]
+    caplog.clear()
+    with progress.counter("Encoding texts", total=5, unit="texts") as advance:  # shorter than the interval: silent
+        now[0] += 10
+        advance(5)
+    assert caplog.records == []
+    monkeypatch.undo()  # the real clock again
+    monkeypatch.delenv("HARNESS_NO_PROGRESS", raising=False)
+    monkeypatch.setenv("HARNESS_PROGRESS_SECONDS", "soon")
+    with pytest.raises(HarnessError, match="HARNESS_PROGRESS_SECONDS='soon' is not a number of seconds"):
+        with progress.counter("x", total=1, unit=None):
+            pass
+
+
+def test_runs_write_only_their_own_lines_to_a_redirected_stderr(tmp_path, capsys, monkeypatch):
+    """A run whose stderr is a file holds the harness's own lines only: no third-party bars ("Loading weights"), no
+    bm25s debug line ("Building index from IDs objects"), no blank lines, no torch "NumPy array is not writable"
+    warning; with HARNESS_PROGRESS_SECONDS=0 long steps show up as plain progress lines."""
+    from tiny_models import build_tiny_bert_encoder
+
+    write_beir(tmp_path / "data" / "tiny", DOCS, QUERIES, QRELS)
+    model = build_tiny_bert_encoder(tmp_path / "model", [d["text"] for d in DOCS] * 20, seed=0)
+    env = {k: v for k, v in os.environ.items() if k != "HARNESS_NO_PROGRESS"}  # as a user's run: progress on
+    env.update(HARNESS_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+
+    def run(system: str, *sets: str, **extra_env: str) -> list[str]:
+        err = tmp_path / f"{system}.err"
+        with open(err, "w", encoding="utf-8") as fh:
+            r = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--system", system, "--datasets", "tiny",
+                                "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "runs"), "--force",
+                                *sets], stdout=subprocess.PIPE, stderr=fh, text=True, env={**env, **extra_env},
+                               timeout=300)
+        lines = err.read_text(encoding="utf-8").splitlines()
+        assert r.returncode == 0, lines
+        return lines
+
+    monkeypatch.delenv("HARNESS_NO_PROGRESS")
+    capsys.readouterr()  # what building the model printed
+    code, _, err = harness(capsys, "run", "--system", "bm25", "--datasets", "tiny", "--data-dir", str(tmp_path / "data"),
+                           "--out", str(tmp_path / "runs"))  # in this process: bm25s logs, no warning to catch
+    lines = err.splitlines()
+    assert code == 0 and len(lines) == 1, lines
+    assert re.fullmatch(r"beir/tiny: bm25 wrote 3 queries in [\d.]+ s -> .*", lines[0]), lines
+    lines = run("base", "--set", f"model={model}", "--set", "device=cpu", "--set", "num_threads=1",
+                HARNESS_PROGRESS_SECONDS="0")  # every step long enough to report
+    done = r"(\d+)/\1 {unit} \(100\.0%\) done in 0:0\d, [\d.,]+ {unit}/s"
+    assert len(lines) == 3, lines
+    assert re.fullmatch("Encoding corpus: " + done.format(unit="passages"), lines[0]) and lines[0].startswith(
+        "Encoding corpus: 8/8"), lines
+    assert re.fullmatch("Encoding texts: " + done.format(unit="texts"), lines[1]), lines
+    assert re.fullmatch(r"beir/tiny: base wrote 3 queries in [\d.]+ s -> .*", lines[2]), lines
 
 
 # ---------------------------------------------------------------------------------------- 8: file modes
@@ -377,7 +447,7 @@ def test_systems_shows_presets_and_resolves_one(capsys):
     from harness.gpl.settings import RGPLSettings
     from harness.systems import build_settings
 
-    code, out, err = harness(capsys, "systems", "rgpl")
+    code, out, err = harness(capsys, "systems", "rgpl", "--verbose")
     assert code == 0, err
     flat = " ".join(out.split())
     assert "--preset paper" in flat
@@ -393,3 +463,41 @@ def test_systems_shows_presets_and_resolves_one(capsys):
     assert dict(ln.split(None, 1) for ln in out.splitlines()[1:])["remine_every"] == "10000"
     code, _, err = harness(capsys, "systems", "rgpl", "--preset", "nope")
     assert code == 2 and "unknown preset 'nope'" in err
+
+
+def test_readme_systems_examples_and_their_hints_run(capsys):
+    """Each ``harness systems`` line of the README runs, and so does a ``--set`` its comment suggests adding (the
+    hint's shape once was ``--set steps=5``-like, which R-GPL's paper preset refuses)."""
+    lines = [ln for ln in README.splitlines() if ln.startswith("harness systems")]
+    assert len(lines) >= 2
+    for line in lines:
+        cmd, _, comment = line.partition("#")
+        args = shlex.split(cmd)[1:]
+        for extra in [[]] + [s.split() for s in re.findall(r"--set \S+", comment)]:
+            code, out, err = harness(capsys, *args, *extra)
+            assert code == 0 and out, (line, extra, err)
+
+
+def test_systems_is_compact_unless_verbose(capsys):
+    """Piped, ``harness systems`` is a line or two per system (it was 434 lines of 160-column tables); ``systems
+    NAME`` is one line per setting; ``--verbose`` keeps the full tables (help, each preset's values)."""
+    import dataclasses
+
+    from harness.gpl.settings import RGPLSettings
+
+    code, out, err = harness(capsys, "systems")
+    lines = out.splitlines()
+    assert code == 0, err
+    assert len(lines) <= 12 and max(map(len, lines)) <= 120, out
+    assert [ln.split(":")[0] for ln in lines if ln[:1].isalpha()] == ["bm25", "base", "gpl", "rgpl"]
+    assert "presets: paper, controlled, offline, cpu (= offline)" in out
+    code, out, err = harness(capsys, "systems", "rgpl")
+    assert code == 0, err
+    settings = [ln.split()[0] for ln in out.splitlines() if ln.startswith("  ") and "presets:" not in ln]
+    assert settings == [f.name for f in dataclasses.fields(RGPLSettings)]
+    assert max(map(len, out.splitlines())) <= 120
+    steps = next(ln for ln in out.splitlines() if ln.split()[:1] == ["steps"])
+    assert steps.split()[1:3] == ["int", "140000"]
+    code, out, err = harness(capsys, "systems", "--verbose")
+    assert code == 0, err
+    assert len(out.splitlines()) > 200 and "--preset controlled" in out and "remine_every" in out

@@ -11,6 +11,7 @@ import torch
 from harness import dense
 from harness.datasets import Corpus
 from harness.errors import HarnessError
+from conftest import run_cli
 from tiny_models import build_tiny_bert_encoder
 
 TEXTS = [
@@ -294,3 +295,57 @@ def test_load_encoder_errors_are_one_line(tmp_path):
         dense.load_encoder(str(tmp_path / "empty"), device="cpu")
     with pytest.raises(HarnessError, match="cannot load encoder"):
         dense.load_encoder("no-such-org/no-such-model-xyz", device="cpu")
+
+
+def test_kill_9_mid_encode_resumes_where_the_progress_note_says(world, tmp_path):
+    """A ``base`` run killed with SIGKILL while encoding a corpus far smaller than one chunk resumes from its last
+    progress note (not from row 0) and ends with the embeddings and run file of an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = Path(__file__).with_name("slow_encode_script.py")
+    n_docs = len(Path(world["data"], "scifact", "corpus.jsonl").read_text().splitlines())
+    assert n_docs < dense.ENCODE_CHUNK  # one chunk: before finer notes, a kill lost the whole encode
+
+    args = ["run", "--system", "base", "--datasets", "scifact", "--data-dir", world["data"], "--no-download",
+            "--top-k", "20", "--set", f"model={world['student']}", "--set", "batch_size=2", "--set", "device=cpu",
+            "--set", "num_threads=1"]
+
+    def harness(cache: Path, out: Path, delay: float):
+        env = dict(os.environ, HARNESS_CACHE=str(cache), OMP_NUM_THREADS="1")
+        return subprocess.Popen([sys.executable, str(script), str(delay), "0.2", *args, "--out", str(out)], env=env,
+                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    ref = run_cli(*args, "--out", str(tmp_path / "ref"))  # uninterrupted, in this process (under the test's cache)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+
+    cache = tmp_path / "cache"
+    killed = harness(cache, tmp_path / "runs", 0.02)  # 8 batches of 2 rows per encode call, ~0.2 s per call
+    note = None
+    deadline = time.time() + 120
+    while time.time() < deadline and killed.poll() is None:
+        path = next(cache.glob("dense-embeddings/*/progress.json"), None)
+        note = json.loads(path.read_text()) if path else None  # written atomically: whole or absent
+        if note and note["rows_done"] + note.get("chunk_rows_done", 0) >= 3 * dense.GROUP_BATCHES * 2:
+            break
+        time.sleep(0.05)
+    assert killed.poll() is None, f"the encode ended before a progress note let it be killed mid-way (last note {note})"
+    os.kill(killed.pid, signal.SIGKILL)
+    assert killed.wait(timeout=60) == -signal.SIGKILL
+    note = json.loads(next(cache.glob("dense-embeddings/*/progress.json")).read_text())
+    done = note["rows_done"] + note["chunk_rows_done"]
+    assert note["rows_done"] == 0 and 0 < done < n_docs  # within the one chunk
+
+    resumed = harness(cache, tmp_path / "runs", 0.0)
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-3000:]
+    err = resumed.stderr.read()
+    assert f"resuming" in err and f"at row {done} of {n_docs}" in err
+    folder = next(Path(os.environ["HARNESS_CACHE"]).glob("dense-embeddings/*"))
+    embeddings = cache / "dense-embeddings" / folder.name / "embeddings.f32"
+    assert embeddings.read_bytes() == (folder / "embeddings.f32").read_bytes()
+    run, ref_run = (p / "beir" / "scifact" / "base.trec" for p in (tmp_path / "runs", tmp_path / "ref"))
+    assert run.read_bytes() == ref_run.read_bytes()

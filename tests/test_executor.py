@@ -43,18 +43,33 @@ def test_slurm_profile_flags_and_per_system_overrides(tmp_path):
     gpu = slurm_parameters(_options_for("rgpl", prof, {"time": None, "extra": []}))
     assert gpu == {"time": 1590, "signal_delay_s": 120, "partition": "gpu", "gpus_per_node": 1, "cpus_per_task": 8,
                    "mem": "48G", "account": "proj", "setup": ["module load cuda"],
-                   "additional_parameters": {"qos": "normal", "exclusive": True}}
+                   "additional_parameters": {"qos": "normal", "exclusive": True, "requeue": True}}
     cpu = slurm_parameters(_options_for("bm25", prof, {"partition": "short", "extra": ["--constraint=x"]}))
     assert cpu["time"] == 30 and "gpus_per_node" not in cpu and cpu["partition"] == "short"
-    assert cpu["additional_parameters"] == {"qos": "normal", "exclusive": True, "constraint": "x"}
+    assert cpu["additional_parameters"] == {"qos": "normal", "exclusive": True, "constraint": "x", "requeue": True}
     assert [_time_minutes(t) for t in (45, "45", "2:00:00", "10:30", "1-00", "0:00:30")] == [45, 45, 120, 11, 1440, 1]
     with pytest.raises(SettingsError, match="Slurm time"):
         _time_minutes("soon")
+    no_requeue = slurm_parameters({"extra": ["--no-requeue"]})["additional_parameters"]
+    assert no_requeue == {"no_requeue": True}
+
     (tmp_path / "bad.toml").write_text('[slurm]\npartitoin = "gpu"\n', encoding="utf-8")
     with pytest.raises(HarnessError, match=r"bad.toml: \[slurm\] unknown key 'partitoin'"):
         load_profile(tmp_path / "bad.toml")
     with pytest.raises(HarnessError, match="not found"):
         load_profile(tmp_path / "missing.toml")
+
+
+def test_slurm_signal_comes_before_the_time_limit():
+    """Slurm signals USR2 signal_delay_s before the limit (submitit then checkpoints and requeues the job): the
+    default 120 s must shrink for short limits, else a --time 1 job is signalled as it starts, again and again."""
+    assert slurm_parameters({"time": 60})["signal_delay_s"] == 120
+    assert [slurm_parameters({"time": t})["signal_delay_s"] for t in (1, 2, 7, 8)] == [15, 30, 105, 120]
+    assert slurm_parameters({"time": 0})["signal_delay_s"] == 120  # no limit
+    assert slurm_parameters({"time": 1, "signal_delay_s": 10})["signal_delay_s"] == 10
+    for bad in (60, 300, 0):
+        with pytest.raises(SettingsError, match=f"signal_delay_s={bad}: must be above 0 and below the time limit"):
+            slurm_parameters({"time": 1, "signal_delay_s": bad})
 
 
 def test_local_executor_gives_each_slot_its_own_gpu(shared_data, tmp_path):

@@ -303,6 +303,7 @@ def test_run_files(world, data):
     where = names(path, expected) + ("" if expected else ": no results")
     assert message_of(read_run_lenient, path).startswith(where)
     per_query = world["root"] / "per-query.json"
+    per_query.unlink(missing_ok=True)  # each example starts without it: only this call's writing counts
     assert_stops(["evaluate", str(path), "-d", "tiny", "--data-dir", str(world["data"]), "--per-query", str(per_query)],
                  where, [per_query])
 

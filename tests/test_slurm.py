@@ -53,9 +53,9 @@ def harness(args: list[str], cache: Path, extra_env: dict | None = None, timeout
                           cwd=str(REPO), timeout=timeout)
 
 
-def grid_args(world: dict, out: Path) -> list[str]:
+def grid_args(world: dict, out: Path, systems: str = "bm25,rgpl") -> list[str]:
     sets = base_sets(world, steps=20, checkpoint_every=10)
-    args = ["run", "--system", "bm25,rgpl", "--suite", "beir", "--datasets", "scifact", "--data-dir", world["data"],
+    args = ["run", "--system", systems, "--suite", "beir", "--datasets", "scifact", "--data-dir", world["data"],
             "--out", str(out), "--no-download", "--top-k", "100", "--sweep", "remine_every=10"]
     for k, v in sets.items():
         args += ["--set", f"{k}={v}"]
@@ -78,14 +78,40 @@ def wait_until(pred, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_grid_on_slurm_equals_local_and_resumes_after_scancel(slurm, world, tmp_path):
-    # the reference: the same grid on the local executor, two jobs at a time
-    local = harness(grid_args(world, tmp_path / "local") + ["--executor", "local", "--jobs", "2"], tmp_path / "cache-local")
-    assert local.returncode == 0, local.stderr[-3000:]
-    names = {"bm25": "bm25.trec", "rgpl": "rgpl-remine_every-10.trec"}
-    ref = {k: tmp_path / "local" / "beir" / "scifact" / v for k, v in names.items()}
-    assert all(p.is_file() for p in ref.values()) and str(ref["bm25"]) in local.stdout
+NAMES = {"bm25": "bm25.trec", "rgpl": "rgpl-remine_every-10.trec"}
+RGPL = "rgpl-remine_every-10"
 
+
+@pytest.fixture(scope="module")
+def local(world, tmp_path_factory) -> dict:
+    """The reference: the grid on the local executor, two jobs at a time (its cache holds every GPL stage)."""
+    base = tmp_path_factory.mktemp("local")
+    r = harness(grid_args(world, base / "runs") + ["--executor", "local", "--jobs", "2"], base / "cache")
+    assert r.returncode == 0, r.stderr[-3000:]
+    runs = {k: base / "runs" / "beir" / "scifact" / v for k, v in NAMES.items()}
+    assert all(p.is_file() for p in runs.values()) and str(runs["bm25"]) in r.stdout
+    return {"runs": runs, "cache": base / "cache"}
+
+
+def untrained_cache(local: dict, cache: Path) -> Path:
+    """The reference's cache without its training (queries, negatives and labels kept): a job trains from step 0."""
+    shutil.copytree(local["cache"], cache, ignore=lambda d, names: ["train"] if Path(d).name == "gpl" else [])
+    return cache
+
+
+def restarts(job_id: str) -> int:
+    """How many times Slurm started the job again (requeued), from ``scontrol show job``."""
+    r = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, check=True)
+    return int(r.stdout.split("Restarts=")[1].split()[0])
+
+
+def steps_logged(cache: Path) -> list[int]:
+    work = Path(next((cache / "gpl" / "train").glob("[0-9a-f]*")))
+    return [json.loads(line)["step"] for line in (work / "train-log.jsonl").read_text().splitlines()]
+
+
+def test_grid_on_slurm_equals_local_and_resumes_after_scancel(slurm, world, local, tmp_path):
+    ref = local["runs"]
     # Slurm, first submission: the R-GPL job stalls at step 15 (after its step-10 checkpoint) and is cancelled
     out, cache, stalled = tmp_path / "slurm", tmp_path / "cache-slurm", tmp_path / "stalled"
     args = grid_args(world, out) + ["--executor", "slurm", "--time", "20"]
@@ -94,15 +120,14 @@ def test_grid_on_slurm_equals_local_and_resumes_after_scancel(slurm, world, tmp_
     assert "submitted 2 jobs to Slurm" in first.stderr
     wait_until(stalled.is_file, 300, "the R-GPL job to reach step 15")
     rows = wait_until(lambda: (s := status(out, cache))["bm25"]["state"] == "COMPLETED" and s, 120, "bm25 to finish")
-    assert rows["rgpl-remine_every-10"]["state"] == "RUNNING" and rows["rgpl-remine_every-10"]["run_files"] == []
+    assert rows[RGPL]["state"] == "RUNNING" and rows[RGPL]["run_files"] == []
     assert rows["bm25"]["run_files"] == [str(out / "beir" / "scifact" / "bm25.trec")]
-    assert Path(rows["rgpl-remine_every-10"]["log"]).is_file()
-    subprocess.run(["scancel", rows["rgpl-remine_every-10"]["job_id"]], check=True)
-    rows = wait_until(lambda: (s := status(out, cache))["rgpl-remine_every-10"]["state"].startswith("CANCELLED") and s,
+    assert Path(rows[RGPL]["log"]).is_file()
+    subprocess.run(["scancel", rows[RGPL]["job_id"]], check=True)
+    rows = wait_until(lambda: (s := status(out, cache))[RGPL]["state"].startswith("CANCELLED") and s,
                       120, "the cancelled state")
     work = Path(next((cache / "gpl" / "train").glob("[0-9a-f]*")))
-    steps_done = [json.loads(line)["step"] for line in (work / "train-log.jsonl").read_text().splitlines()]
-    assert steps_done == list(range(1, 16)) and not (work / "model").exists()
+    assert steps_logged(cache) == list(range(1, 16)) and not (work / "model").exists()
     bm25_mtime = (out / "beir" / "scifact" / "bm25.trec").stat().st_mtime_ns
 
     # resubmitting the same grid finishes only what is missing: bm25 is skipped, R-GPL resumes from step 10
@@ -111,19 +136,55 @@ def test_grid_on_slurm_equals_local_and_resumes_after_scancel(slurm, world, tmp_
     rows = status(out, cache)
     assert {r["state"] for r in rows.values()} == {"COMPLETED"}
     assert (out / "beir" / "scifact" / "bm25.trec").stat().st_mtime_ns == bm25_mtime
-    rgpl_log = Path(rows["rgpl-remine_every-10"]["log"]).read_text()
+    rgpl_log = Path(rows[RGPL]["log"]).read_text()
     bm25_log = Path(rows["bm25"]["log"]).read_text()
     assert "up to date" in bm25_log
     assert "resuming" in rgpl_log and "from step 10" in rgpl_log and "generating" not in rgpl_log
-    steps_done = [json.loads(line)["step"] for line in (work / "train-log.jsonl").read_text().splitlines()]
-    assert steps_done == list(range(1, 21))
+    assert steps_logged(cache) == list(range(1, 21))
 
     # the run files equal the local executor's: BM25 byte for byte, R-GPL the same ranking (resumed from a checkpoint)
     assert (out / "beir" / "scifact" / "bm25.trec").read_bytes() == ref["bm25"].read_bytes()
-    a = (out / "beir" / "scifact" / names["rgpl"]).read_text().splitlines()
+    a = (out / "beir" / "scifact" / NAMES["rgpl"]).read_text().splitlines()
     b = ref["rgpl"].read_text().splitlines()
     assert [line.split()[:4] for line in a] == [line.split()[:4] for line in b]
-    assert read_run(out / "beir" / "scifact" / names["rgpl"]).keys() == read_run(ref["rgpl"]).keys()
+    assert read_run(out / "beir" / "scifact" / NAMES["rgpl"]).keys() == read_run(ref["rgpl"]).keys()
+
+
+def test_job_at_its_time_limit_is_requeued_and_ends_like_an_uninterrupted_one(slurm, world, local, tmp_path):
+    """``--time 1``: the R-GPL job stalls mid-training (step 15, after its step-10 checkpoint) until Slurm signals
+    the time limit; submitit requeues it, and the job comes back, resumes from step 10 and writes the reference's
+    run file, byte for byte."""
+    out, cache, stalled = tmp_path / "slurm", untrained_cache(local, tmp_path / "cache"), tmp_path / "stalled"
+    r = harness(grid_args(world, out, "rgpl") + ["--executor", "slurm", "--time", "1", "--wait"], cache,
+                {"HARNESS_GPL_STALL_AT": "step:15", "HARNESS_GPL_STALL_FILE": str(stalled)}, timeout=400)
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = status(out, cache)[RGPL]
+    assert row["state"] == "COMPLETED" and stalled.is_file()
+    log = Path(row["log"]).read_text()
+    assert "this job is timed-out" in log  # submitit, at the signal before the time limit (then it requeues the job,
+    assert restarts(row["job_id"]) >= 1  # which Slurm kills at once: its "Requeued job" line may never be written)
+    assert "from step 10" in log
+    assert steps_logged(cache) == list(range(1, 21))
+    assert (out / "beir" / "scifact" / NAMES["rgpl"]).read_bytes() == local["runs"]["rgpl"].read_bytes()
+
+
+def test_job_requeued_mid_training_comes_back_and_ends_like_an_uninterrupted_one(slurm, world, local, tmp_path):
+    """``scontrol requeue`` (what preemption does) while the R-GPL job is at step 15: Slurm kills it and starts it
+    again; it resumes from its step-10 checkpoint and writes the reference's run file, byte for byte."""
+    out, cache, stalled = tmp_path / "slurm", untrained_cache(local, tmp_path / "cache"), tmp_path / "stalled"
+    r = harness(grid_args(world, out, "rgpl") + ["--executor", "slurm", "--time", "20"], cache,
+                {"HARNESS_GPL_STALL_AT": "step:15", "HARNESS_GPL_STALL_FILE": str(stalled)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    wait_until(stalled.is_file, 300, "the R-GPL job to reach step 15")
+    job_id = status(out, cache)[RGPL]["job_id"]
+    requeue = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True)
+    assert requeue.returncode == 0, requeue.stderr  # the job asked to be requeueable (--requeue)
+    row = wait_until(lambda: (s := status(out, cache)[RGPL])["state"] == "COMPLETED" and s, 300, "the requeued job")
+    assert restarts(job_id) == 1
+    log = Path(row["log"]).read_text()
+    assert "resuming" in log and "from step 10" in log
+    assert steps_logged(cache) == list(range(1, 21))
+    assert (out / "beir" / "scifact" / NAMES["rgpl"]).read_bytes() == local["runs"]["rgpl"].read_bytes()
 
 
 def test_failed_job_reports_its_log_tail_and_keeps_the_others(shared_data, tmp_path):

@@ -69,7 +69,7 @@ def test_a_system_from_another_distribution_is_listed_and_runs(tmp_path, monkeyp
         broken = toy_harness_plugin_missing:Nothing
         """, monkeypatch)
     runner = CliRunner()
-    res = runner.invoke(app, ["systems"], env={"COLUMNS": "200"})
+    res = runner.invoke(app, ["systems", "--verbose"], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
     assert "toy: word overlap" in res.output and "bonus" in res.output
     assert "broken: unavailable" in res.output and "bm25:" in res.output  # a broken plug-in spoils nothing else
@@ -127,3 +127,26 @@ def test_every_builtin_system_has_the_same_shape(name):
 
     cls = get_system_class(name)
     assert dataclasses.is_dataclass(cls.Settings) and callable(cls.retrieve) and cls.description
+
+
+def test_the_cpu_preset_is_the_offline_preset_for_every_system():
+    """``cpu`` is the older name of ``offline``: one definition, so for every system that has ``offline`` it resolves
+    to the same settings (and settings hash, hence the same run), with or without overrides; elsewhere it is unknown."""
+    from harness.errors import SettingsError
+    from harness.systems import build_settings, settings_hash
+
+    aliased = []
+    for name, cls in available_systems().items():
+        if isinstance(cls, str):
+            continue
+        presets = getattr(cls.Settings, "PRESETS", {})
+        assert "cpu" not in presets  # no second definition to drift apart
+        if "offline" not in presets:
+            with pytest.raises(SettingsError, match="unknown preset 'cpu'"):
+                build_settings(cls.Settings, {}, "cpu")
+            continue
+        for sets in ({}, {"batch_size": "8"}):
+            a, b = build_settings(cls.Settings, sets, "cpu"), build_settings(cls.Settings, sets, "offline")
+            assert a == b and settings_hash(name, a) == settings_hash(name, b)
+        aliased.append(name)
+    assert aliased == ["base", "gpl", "rgpl"]

@@ -123,33 +123,20 @@ def check_batch(batch_size: int) -> None:
                            f"(the per-rank batch is batch_size / ranks)")
 
 
-def _encode_batches(texts: list[str], batch_size: int, model) -> list[np.ndarray]:
-    """The batches ``harness.dense.encode_texts`` forms: chunks of ENCODE_CHUNK, length-sorted inside each."""
-    from ..dense import ENCODE_CHUNK
-
-    length = getattr(model, "_input_length", None) or getattr(model, "_text_length")
-    out = []
-    for s in range(0, len(texts), ENCODE_CHUNK):
-        e = min(len(texts), s + ENCODE_CHUNK)
-        order = s + np.argsort([-length(t) for t in texts[s:e]])
-        out += [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    return out
-
-
 def sharded_encode(model, texts: list[str], batch_size: int, normalize: bool) -> np.ndarray | None:
     """Embeddings of ``texts`` (float32, input order) on rank 0 (None elsewhere); every rank encodes every
     ``world``-th batch of those a single process would encode, so the result equals ``encode_texts``'s."""
     import torch.distributed as dist
 
-    from ..dense import _encode_chunk, _inference_mode
+    from ..dense import _encode_rows, _inference_mode, encode_batches
 
     r, w = rank(), world_size()
-    batches = _encode_batches(texts, batch_size, model)
+    batches = encode_batches(model, texts, batch_size)
     mine = batches[r::w]
     parts = []
     with _inference_mode(model):
         for b in mine:
-            parts.append((b, _encode_chunk(model, [texts[i] for i in b], len(b), normalize)))
+            parts.append((b, _encode_rows(model, [texts[i] for i in b], len(b), normalize)))
     gathered = [None] * w if r == 0 else None
     dist.gather_object(parts, gathered, dst=0)
     if r != 0:

@@ -63,6 +63,9 @@ class Seq2SeqGenerator:
         import torch
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+        from ..progress import quiet_transformers
+
+        quiet_transformers()
         self.name = name
         self.device = pick_device(device)
         path = resolve_model(name)

@@ -164,8 +164,8 @@ class GPLSettings:
     eval_self_hits: str = field(default="registry", metadata={"help": "registry: drop a retrieved document whose id is the query id only where the registry says so (ArguAna, Quora); all: on every BEIR dataset, as BEIR's search used by GPL and the authors (LoTTE keeps the registry's choice: its query and document ids are unrelated numbers)"})
     num_threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = torch's default"})
 
-    PRESETS: ClassVar[dict[str, dict]] = {"paper": PAPER, "controlled": CONTROLLED, "offline": OFFLINE,
-                                          "cpu": OFFLINE}  # cpu: older name
+    # `--preset cpu` is `offline` (harness.systems.PRESET_ALIASES)
+    PRESETS: ClassVar[dict[str, dict]] = {"paper": PAPER, "controlled": CONTROLLED, "offline": OFFLINE}
     # speed, resumability and where it runs, not the results (harness.provenance leaves them out when it compares a
     # run with a preset)
     RUNTIME_SETTINGS: ClassVar[tuple[str, ...]] = ("device", "num_threads", "encode_batch_size", "qgen_batch_size",
@@ -320,7 +320,6 @@ class RGPLSettings(GPLSettings):
         "paper": PAPER_RGPL,
         "controlled": {**CONTROLLED, "remine_every": 30_000},
         "offline": {**OFFLINE, "remine_every": 150},
-        "cpu": {**OFFLINE, "remine_every": 150},
     }
     RUNTIME_SETTINGS: ClassVar[tuple[str, ...]] = GPLSettings.RUNTIME_SETTINGS + ("remine_device",)
 

@@ -36,6 +36,9 @@ class CrossEncoderTeacher:
         import torch
         from sentence_transformers import CrossEncoder
 
+        from ..progress import quiet_transformers
+
+        quiet_transformers()
         self.name = name
         try:
             self.model = CrossEncoder(resolve_model(name), device=pick_device(device),

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..fileio import read_json, write_json
+from ..progress import counter
 from . import distributed
 from .data import RoundData, round_of
 from .faults import fault_point
@@ -245,21 +247,33 @@ def _callbacks(job: TrainingJob, trainer_ref: dict):
                 log.info("step %d/%d: %s", state.global_step, state.max_steps, shown)
             return control
 
-    return [StepLog(), Remine(), Checkpoints(), TrainerLogs()]
+    class StepProgress(Base):
+        """The steps as the harness's progress (:mod:`harness.progress`: a bar on a terminal, else a log line a
+        minute with the rate and the time left), on the main rank; the trainer's own tqdm bar is off."""
+
+        advance = None
+
+        def on_train_begin(self, args, state, control, **kw):
+            if distributed.is_main():
+                self.advance = trainer_ref["progress"].enter_context(
+                    counter("Training", total=state.max_steps, unit="steps", completed=state.global_step))
+            return control
+
+        def on_step_end(self, args, state, control, **kw):
+            if self.advance is not None:
+                self.advance(1)
+            return control
+
+    return [StepLog(), Remine(), Checkpoints(), TrainerLogs(), StepProgress()]
 
 
 def _logs_off_stdout(trainer) -> None:
-    """The trainer prints its log dictionaries on stdout (PrinterCallback, or through the progress bar's ``write``);
-    keep its progress bar (stderr) and let :class:`TrainerLogs` report them instead."""
+    """The trainer prints its log dictionaries on stdout (PrinterCallback, with its tqdm bar off);
+    :class:`TrainerLogs` reports them on stderr instead."""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    class BarOnly(ProgressCallback):
-        def on_log(self, args, state, control, logs=None, **kw):
-            return control
-
     trainer.remove_callback(PrinterCallback)
-    if trainer.pop_callback(ProgressCallback) is not None:
-        trainer.add_callback(BarOnly())
+    trainer.remove_callback(ProgressCallback)  # added only with the bar on; StepProgress shows the steps
 
 
 class preserved_rng:
@@ -358,7 +372,7 @@ def run_training(job: TrainingJob, student: str) -> Path:
         learning_rate=s.learning_rate, warmup_steps=s.warmup_steps, weight_decay=s.weight_decay,
         max_grad_norm=s.max_grad_norm, optim="adamw_torch", save_strategy="steps", save_steps=s.checkpoint_every,
         save_total_limit=None, logging_steps=max(1, min(100, s.steps // 10)), report_to=[], seed=job.seed,
-        dataloader_num_workers=0, disable_tqdm=bool(os.environ.get("HARNESS_NO_PROGRESS")),
+        dataloader_num_workers=0, disable_tqdm=True,  # progress: StepProgress
         use_cpu=job.device == "cpu", eval_strategy="no", **_amp_flags(s.amp, job.device))
     import datasets
 
@@ -366,7 +380,7 @@ def run_training(job: TrainingJob, student: str) -> Path:
     Trainer = _make_trainer_class()
     restart_every = job.remine_every if job.remining and job.remining.warmup_restart else 0
     Trainer.lr_factor = staticmethod(LinearWarmup(s.warmup_steps, s.steps, restart_every))
-    trainer_ref: dict = {}
+    trainer_ref: dict = {"progress": contextlib.ExitStack()}
     trainer = Trainer(model=model, args=args, train_dataset=placeholder, loss=loss, callbacks=_callbacks(job, trainer_ref))
     _logs_off_stdout(trainer)
     trainer.round_data = job.round_data
@@ -374,7 +388,8 @@ def run_training(job: TrainingJob, student: str) -> Path:
     trainer.decay_all = s.decay_params == "all"
     trainer_ref["trainer"] = trainer
     try:
-        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        with trainer_ref["progress"]:  # the progress display ends with the training, also when it fails
+            trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     finally:
         if job.async_remining is not None:
             job.async_remining.close()
