@@ -92,7 +92,9 @@ def main() -> None:
         model = load_encoder(model_path, device=pick_device(getattr(s, "device", "")), max_seq_length=msl)
         run = dense_retrieve(model, ds.corpus, queries, top_k=100, score_function=sf, batch_size=batch,
                              precision=precision)
-        row["train_ndcg10"] = float(evaluate_run(run, qrels, [NDCG10]).scores[NDCG10].mean())
+        per_query = evaluate_run(run, qrels, [NDCG10])
+        row["train_ndcg10"] = float(per_query.scores[NDCG10].mean())
+        row["per_query"] = dict(zip(per_query.qids, per_query.scores[NDCG10].tolist()))  # for paired tests between rows
         row["eval_seconds"] = round(time.time() - t1, 1)
         row["seconds"] = round(time.time() - t0, 1)
         with open(out, "a") as fh:

@@ -143,7 +143,7 @@ def test_malformed_json_message_reads_once(tmp_path, tiny):
     assert "at at" not in line and "Unterminated string starting at column 23" in line
 
 
-@pytest.mark.parametrize("system,presets", [("bm25", None), ("base", "gpl, cpu, offline")])
+@pytest.mark.parametrize("system,presets", [("bm25", None), ("base", "paper, gpl, offline")])
 def test_unknown_preset_names_the_system_and_its_presets(system, presets):
     line = one_line_error(run_cli("run", "--system", system, "--preset", "nosuch", "--datasets", "scifact"),
                           f"unknown preset 'nosuch' of system '{system}'")

@@ -64,12 +64,13 @@ def test_committed_comparison_follows_from_the_run_files(per_query, a, b):
 
 
 def test_committed_runs_used_the_offline_preset():
-    from harness.gpl.settings import RGPLSettings
+    from harness.gpl.settings import OFFLINE_GENERATOR_ALIASES, RGPLSettings
     from harness.systems import build_settings
 
     preset = dict(vars(build_settings(RGPLSettings, {}, preset="offline")))
     for system in ("gpl", "rgpl"):
         recorded = json.loads((RUNS / f"{system}.manifest.json").read_text())["settings"]
+        recorded["generator"] = OFFLINE_GENERATOR_ALIASES.get(recorded["generator"], recorded["generator"])
         # what the GPU script overrides on purpose: the model path (an fp16 copy cast back to fp32) and the device
         differing = {k for k in recorded if k in preset and recorded[k] != preset[k]} - {"student", "teacher", "device"}
         assert not differing, f"{system}: settings differ from --preset offline: {sorted(differing)}"
