@@ -7,8 +7,11 @@ The references are written here from GPL's code as published (UKPLab/gpl at 322e
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,8 +77,10 @@ def test_calibration_settings_validate_and_enter_only_the_training_key():
     assert s.label_rescale == [-2.0, 2.0] and s.similarity_scale == 4.0
     assert s.training_key_extras() == {"label_rescale": [-2.0, 2.0], "similarity_scale": 4.0}
     assert build("gpl", {}).training_key_extras() == {}  # GPL's defaults leave the training key as it was
+    assert build("gpl", {"similarity_scale_fit": "64"}).training_key_extras() == {"similarity_scale_fit": 64}
     for bad in ({"label_rescale": "2,-2"}, {"label_rescale": "1"}, {"label_rescale": "0,2"},
-                {"similarity_scale": "0"}, {"similarity_scale": "nan"}, {"decay_params": "some"}):
+                {"similarity_scale": "0"}, {"similarity_scale": "nan"}, {"decay_params": "some"},
+                {"similarity_scale_fit": "-1"}, {"similarity_scale": "2", "similarity_scale_fit": "8"}):
         with pytest.raises(SettingsError, match=next(iter(bad))):
             build("gpl", bad)
 
@@ -110,6 +115,39 @@ def test_rescale_and_scale_change_training_only_and_rescale_every_round(world, t
     # the loss really differs: the scaled and rescaled students fit other targets than the plain one
     first = [read_log(x.work_dir)[0]["loss"] for x in (plain, rescaled, scaled)]
     assert len({round(v, 6) for v in first}) == 3
+
+
+def test_fitted_similarity_scale_is_the_least_squares_fit_of_the_labels(world, tmp_path):
+    """similarity_scale_fit=N: the scale is argmin_c sum (c*m - y)^2 over round 0's first N tuples, m the untrained
+    student's margins (encoded here with sentence-transformers directly) and y the labels; it is recorded, trains
+    with that scale, and a second run finds the same value."""
+    from sentence_transformers import SentenceTransformer
+
+    from harness.gpl.data import RoundData
+    from harness.gpl.labels import Space
+    from harness.gpl.pipeline import run_pipeline
+    from harness.gpl.qgen import load_qgen
+    from harness.gpl.workdir import WorkDir
+
+    ds = load(world)
+    res = run_pipeline(ds, build("gpl", base_sets(world, steps=6, checkpoint_every=6, similarity_scale_fit=20)),
+                       tmp_path / "cache", seed=1)
+    fit = json.loads((Path(res.work_dir) / "training.json").read_text())["similarity_scale_fit"]
+    assert fit["n_tuples"] == 20
+    queries, qrels = load_qgen(res.qgen_dir)
+    rows = [row for step in range(3) for row in RoundData(WorkDir(res.work_dir), Space(list(qrels), queries, ds.corpus),
+                                                          0, 8).batch(step)[0]][:20]
+    model = SentenceTransformer(world["student"], device="cpu")
+    model.max_seq_length = 64
+    e = {k: model.encode([r[k] for r in rows], convert_to_numpy=True) for k in ("query", "positive", "negative")}
+    m = ((e["query"] * e["positive"]).sum(1) - (e["query"] * e["negative"]).sum(1)).astype(np.float64)
+    y = np.array([r["label"] for r in rows])
+    want = float(np.linalg.lstsq(m[:, None], y, rcond=None)[0][0])
+    assert fit["scale"] == pytest.approx(want, rel=1e-3)
+    assert fit["mse_at_scale"] <= fit["mse_at_1"]
+    fixed = run_pipeline(ds, build("gpl", base_sets(world, steps=6, checkpoint_every=6, similarity_scale=fit["scale"])),
+                         tmp_path / "cache", seed=1)
+    assert read_log(fixed.work_dir)[0]["loss"] == pytest.approx(read_log(res.work_dir)[0]["loss"], rel=1e-3)
 
 
 def test_similarity_scale_is_gpls_loss_scale(world):

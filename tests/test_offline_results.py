@@ -75,6 +75,7 @@ def test_committed_runs_used_the_offline_preset():
         differing = {k for k in recorded if k in preset and recorded[k] != preset[k]} - {"student", "teacher", "device"}
         assert not differing, f"{system}: settings differ from --preset offline: {sorted(differing)}"
     teacher = json.loads((RESULTS / "teacher_check.json").read_text())
-    assert teacher["chosen_weight_on_train"] == preset["teacher_bm25_weight"]
+    assert teacher["preset_weight"] == preset["teacher_bm25_weight"]
+    assert teacher["max_seq_length"] == preset["teacher_max_seq_length"]
     w = str(preset["teacher_bm25_weight"])
     assert teacher["weights"][w]["test"] > teacher["student_test"] + 0.05  # the teacher knows more than the student

@@ -153,6 +153,7 @@ class GPLSettings:
     decay_params: str = field(default="no_bias_norm", metadata={"help": "parameters AdamW decays: no_bias_norm (sentence-transformers' fit, GPL: every weight but biases and LayerNorm) or all (the authors' R-GPL optimiser over every parameter)"})
     label_rescale: list[float] = field(default_factory=list, metadata={"help": "GPL's rescale_range: NEW_MIN,NEW_MAX (e.g. -2,2 for a cosine student) maps each round's pseudo-label margins piecewise-linearly, 0 kept at 0, the largest to NEW_MAX and the smallest to NEW_MIN (gpl/toolkit/rescale.py); empty = raw margins"})
     similarity_scale: float = field(default=1.0, metadata={"help": "GPL's MarginDistillationLoss scale: the student's similarities are multiplied by it before their margin is fitted to the label"})
+    similarity_scale_fit: int = field(default=0, metadata={"help": "not GPL's: fit similarity_scale by least squares of the labels on the untrained student's margins over the first N tuples of round 0 (0 = use similarity_scale as set)"})
     max_grad_norm: float = field(default=1.0, metadata={"cache_key": "train"})
     amp: str = field(default="auto", metadata={"cache_key": "train", "help": "training mixed precision: auto (fp16 on CUDA), fp16, bf16 or none"})
     student_dropout: str = field(default="on", metadata={"help": "on: the student trains in train mode (dropout) throughout; off: in eval mode from step 0 (the authors' R-GPL, whose step-0 evaluation encode() is never undone); off_after_remine: in eval mode from the first re-mine on"})
@@ -206,6 +207,11 @@ class GPLSettings:
                                 f"(GPL's -2,2 for a cosine student), got {','.join(map(str, self.label_rescale))}")
         if not (math.isfinite(self.similarity_scale) and self.similarity_scale > 0):
             raise SettingsError(f"setting 'similarity_scale': must be a positive number, got {self.similarity_scale}")
+        if self.similarity_scale_fit < 0:
+            raise SettingsError(f"setting 'similarity_scale_fit': must be 0 (off) or a number of tuples, got {self.similarity_scale_fit}")
+        if self.similarity_scale_fit and self.similarity_scale != 1.0:
+            raise SettingsError("settings 'similarity_scale' and 'similarity_scale_fit': set one of them (the fit "
+                                "replaces the scale)")
         if self.mining_extra_depth < 0:
             raise SettingsError("setting 'mining_extra_depth': must be 0 or positive")
         if self.queries_per_passage == 0 or self.queries_per_passage < -1:
@@ -248,6 +254,8 @@ class GPLSettings:
             key["label_rescale"] = [float(x) for x in self.label_rescale]
         if self.similarity_scale != 1.0:
             key["similarity_scale"] = float(self.similarity_scale)
+        if self.similarity_scale_fit:
+            key["similarity_scale_fit"] = self.similarity_scale_fit
         if self.decay_params != "no_bias_norm":
             key["decay_params"] = self.decay_params
         if self.train_max_seq_length and self.train_max_seq_length != self.max_seq_length:

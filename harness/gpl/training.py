@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..errors import HarnessError
 from ..fileio import read_json, write_json
 from ..progress import counter
 from . import distributed
@@ -76,13 +77,51 @@ def warn_calibration(settings: GPLSettings, model) -> None:
     """GPL's two warnings (``gpl/train.py``, after pseudo labelling): a cosine student trained on unrescaled
     margins, and rescaled margins for a dot-product student."""
     bounded = bounded_similarity(settings, model)
-    if bounded and not settings.label_rescale and settings.similarity_scale == 1.0:
+    if bounded and not settings.label_rescale and settings.similarity_scale == 1.0 and not settings.similarity_scale_fit:
         log.warning("the student's similarity is a cosine (margins within [-2, 2]) and the pseudo labels are not "
                     "rescaled: GPL rescales them for cosine students (--set label_rescale=-2,2) or scale the "
                     "similarity (--set similarity_scale=...)")
     elif settings.label_rescale and not bounded:
         log.warning("label_rescale with a dot-product student (GPL warns the same: rescaling is meant for cosine "
                     "similarity)")
+
+
+def fit_similarity_scale(model, round_data, n_tuples: int, score_function: str, batch_size: int = 64) -> dict:
+    """The scale ``c`` that best fits the labels ``y`` by the untrained student's margins ``m``, in least squares:
+    ``c = sum(m y) / sum(m m)`` over the first ``n_tuples`` tuples of round 0 (fewer when the round has fewer).
+    Returns the scale with the mean squared errors at scale 1 and at ``c``; deterministic for a model and round."""
+    import numpy as np
+
+    from ..dense import encode_texts
+
+    rows: list[dict] = []
+    step = 0
+    while len(rows) < n_tuples:
+        try:
+            batch, _, r = round_data.batch(step)
+        except RuntimeError:  # past round 0's last step
+            break
+        if r != 0:
+            break
+        rows.extend(batch)
+        step += 1
+    rows = rows[:n_tuples]
+    if not rows:
+        raise HarnessError("similarity_scale_fit: round 0 has no tuples to fit the scale on")
+    normalize = score_function == "cos"
+    enc = {part: encode_texts(model, [row[part] for row in rows], batch_size=batch_size, normalize=normalize)
+           for part in ("query", "positive", "negative")}
+    m = (enc["query"] * enc["positive"]).sum(1) - (enc["query"] * enc["negative"]).sum(1)
+    y = np.array([row["label"] for row in rows], dtype=np.float64)
+    m = m.astype(np.float64)
+    if not np.any(m):
+        raise HarnessError("similarity_scale_fit: the student's margins are all 0; there is no scale to fit")
+    c = float((m * y).sum() / (m * m).sum())
+    if not c > 0:
+        raise HarnessError(f"similarity_scale_fit: the best-fitting scale is {c:.3g} (the student ranks the tuples "
+                           f"against its labels); set similarity_scale instead")
+    return {"scale": c, "n_tuples": len(rows), "mse_at_1": float(((m - y) ** 2).mean()),
+            "mse_at_scale": float(((c * m - y) ** 2).mean())}
 
 
 def _step_collate(items: list[int]) -> dict:
@@ -171,6 +210,7 @@ class TrainingJob:
     remine: Callable[[int, object], None] | None = None  # (step, model) -> None; writes the round of ``step``
     async_remining: object | None = None  # AsyncRemining (remine_schedule=async)
     timing: dict = field(default_factory=lambda: {"train_seconds": 0.0})
+    scale_fit: dict | None = None  # similarity_scale_fit's result (fit_similarity_scale)
 
     @property
     def remine_every(self) -> int:
@@ -364,8 +404,16 @@ def run_training(job: TrainingJob, student: str) -> Path:
 
     model = load_encoder(student, device=job.device, max_seq_length=s.train_max_seq_length or s.max_seq_length)
     warn_calibration(s, model)
+    scale = s.similarity_scale
+    if s.similarity_scale_fit:  # from the untrained weights (also on resume: the same value)
+        fit = fit_similarity_scale(model, job.round_data, s.similarity_scale_fit, s.score_function)
+        scale = fit["scale"]
+        job.scale_fit = fit
+        model.train()  # encode() left it in eval mode; the trainer and student_dropout decide from here
+        log.info("similarity scale fitted on %d round-0 tuples: %.3f (label MSE %.3f at scale 1, %.3f at %.3f)",
+                 fit["n_tuples"], scale, fit["mse_at_1"], fit["mse_at_scale"], scale)
     loss = MarginMSELoss(model, similarity_fct=ScaledSimilarity(
-        pairwise_cos_sim if s.score_function == "cos" else pairwise_dot_score, s.similarity_scale))
+        pairwise_cos_sim if s.score_function == "cos" else pairwise_dot_score, scale))
     args = SentenceTransformerTrainingArguments(
         output_dir=str(work.checkpoints_dir), max_steps=s.steps,
         per_device_train_batch_size=s.batch_size // distributed.world_size(),
@@ -407,6 +455,7 @@ def run_training(job: TrainingJob, student: str) -> Path:
     os.replace(tmp, final)
     timing = write_timing(job)
     work.write_training({"steps": s.steps, "final_loss": trainer.step_record["loss"]
-                         if hasattr(trainer, "step_record") else None, "timing": timing})
+                         if hasattr(trainer, "step_record") else None, "timing": timing,
+                         **({"similarity_scale_fit": job.scale_fit} if job.scale_fit else {})})
     distributed.barrier()
     return final
