@@ -283,3 +283,27 @@ def test_train_max_seq_length_cuts_training_only(world, tmp_path):
     at4 = load_encoder(str(work.checkpoint_model(4)), device="cpu", max_seq_length=64)
     assert work.round(4).manifest()["checkpoint_fingerprint"] == model_fingerprint(at4)  # re-mined at length 64
     assert build("gpl", {"train_max_seq_length": "350"}).training_key_extras() == {}  # = max_seq_length: GPL's
+
+
+def test_a_scale_fit_that_is_not_positive_trains_with_scale_1(caplog, monkeypatch):
+    """A student whose untrained margins order the tuples against the labels gets scale 1 and a warning, not a
+    negative scale (which would train it to invert the labels)."""
+    from harness.gpl.training import fit_similarity_scale
+
+    class Rounds:
+        def batch(self, step):
+            if step > 0:
+                raise RuntimeError("past round 0")
+            rows = [{"query": "alpha", "positive": "alpha beta", "negative": "gamma delta", "label": -1.0},
+                    {"query": "gamma", "positive": "gamma delta", "negative": "alpha beta", "label": -0.5}]
+            return rows, None, 0
+
+    class Model:  # bag of two words: alpha-ish vs gamma-ish, so q.p > q.n for both tuples
+        def encode(self, texts, **kw):
+            return np.array([[1.0, 0.0] if "alpha" in t.split()[0] else [0.0, 1.0] for t in texts], dtype=np.float32)
+
+    monkeypatch.setattr("harness.dense.encode_texts", lambda model, texts, **kw: model.encode(texts))
+    with caplog.at_level(logging.WARNING):
+        fit = fit_similarity_scale(Model(), Rounds(), 8, "dot")
+    assert fit["fitted"] < 0 and fit["scale"] == 1.0 and fit["n_tuples"] == 2
+    assert "not positive" in caplog.text

@@ -1,4 +1,5 @@
-"""The committed offline-preset SciFact results (leaderboards/results/offline-scifact) re-evaluated independently.
+"""The committed offline-preset SciFact results (leaderboards/results/offline-scifact, and the earlier preset's in
+offline-scifact-span-unrescaled) re-evaluated independently.
 
 The run files are read line by line here (no harness code), scored with pytrec_eval against ../shared/data's
 SciFact qrels, and the Wilcoxon p-values recomputed with scipy: every committed number must follow from the
@@ -17,6 +18,7 @@ from conftest import REPO
 
 RESULTS = REPO / "leaderboards" / "results" / "offline-scifact"
 RUNS = RESULTS / "runs" / "beir" / "scifact"
+ABLATION = REPO / "leaderboards" / "results" / "offline-scifact-span-unrescaled"
 
 
 def read_trec(path: Path) -> dict[str, dict[str, float]]:
@@ -35,15 +37,15 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
-@pytest.fixture(scope="module")
-def per_query(shared_data):
+@pytest.fixture(scope="module", params=[RESULTS, ABLATION], ids=["current", "ablation"])
+def per_query(request, shared_data):
     import pytrec_eval
 
     qrels = read_qrels(shared_data / "scifact" / "qrels" / "test.tsv")
     evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"})
-    out = {}
+    out = {"folder": request.param}
     for system in ("base", "gpl", "rgpl"):
-        scores = evaluator.evaluate(read_trec(RUNS / f"{system}.trec"))
+        scores = evaluator.evaluate(read_trec(request.param / "runs" / "beir" / "scifact" / f"{system}.trec"))
         out[system] = np.array([scores.get(q, {}).get("ndcg_cut_10", 0.0) for q in qrels])
     return out
 
@@ -52,7 +54,7 @@ def per_query(shared_data):
 def test_committed_comparison_follows_from_the_run_files(per_query, a, b):
     from scipy.stats import wilcoxon
 
-    row = json.loads((RESULTS / f"compare-{a}-vs-{b}.json").read_text())["datasets"][0]
+    row = json.loads((per_query["folder"] / f"compare-{a}-vs-{b}.json").read_text())["datasets"][0]
     assert row["n_queries"] == 300 == len(per_query[a])
     assert row["mean_a"] == pytest.approx(per_query[a].mean(), abs=1e-12)
     assert row["mean_b"] == pytest.approx(per_query[b].mean(), abs=1e-12)
@@ -79,3 +81,14 @@ def test_committed_runs_used_the_offline_preset():
     assert teacher["max_seq_length"] == preset["teacher_max_seq_length"]
     w = str(preset["teacher_bm25_weight"])
     assert teacher["weights"][w]["test"] > teacher["student_test"] + 0.05  # the teacher knows more than the student
+
+
+@pytest.mark.parametrize("folder", [RESULTS, ABLATION], ids=["current", "ablation"])
+def test_results_readme_quotes_the_committed_comparisons(folder):
+    """The README's table says what the compare JSONs say: each system's NDCG@10 and each one-sided p-value."""
+    readme = (folder / "README.md").read_text()
+    for a, b in (("base", "gpl"), ("gpl", "rgpl")):
+        row = json.loads((folder / f"compare-{a}-vs-{b}.json").read_text())["datasets"][0]
+        for mean in (row["mean_a"], row["mean_b"]):
+            assert f"| {100 * mean:.2f} |" in readme
+        assert f"{row['p_value']:.2g}".replace("e-0", "e-") in readme or f"{row['p_value']:.2g}" in readme

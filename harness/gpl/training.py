@@ -89,7 +89,8 @@ def warn_calibration(settings: GPLSettings, model) -> None:
 def fit_similarity_scale(model, round_data, n_tuples: int, score_function: str, batch_size: int = 64) -> dict:
     """The scale ``c`` that best fits the labels ``y`` by the untrained student's margins ``m``, in least squares:
     ``c = sum(m y) / sum(m m)`` over the first ``n_tuples`` tuples of round 0 (fewer when the round has fewer).
-    Returns the scale with the mean squared errors at scale 1 and at ``c``; deterministic for a model and round."""
+    Returns the scale (1 with a warning where the fit is not positive), the fit itself, and the mean squared errors at
+    scale 1 and at the scale; deterministic for a model and round."""
     import numpy as np
 
     from ..dense import encode_texts
@@ -114,13 +115,12 @@ def fit_similarity_scale(model, round_data, n_tuples: int, score_function: str, 
     m = (enc["query"] * enc["positive"]).sum(1) - (enc["query"] * enc["negative"]).sum(1)
     y = np.array([row["label"] for row in rows], dtype=np.float64)
     m = m.astype(np.float64)
-    if not np.any(m):
-        raise HarnessError("similarity_scale_fit: the student's margins are all 0; there is no scale to fit")
-    c = float((m * y).sum() / (m * m).sum())
-    if not c > 0:
-        raise HarnessError(f"similarity_scale_fit: the best-fitting scale is {c:.3g} (the student ranks the tuples "
-                           f"against its labels); set similarity_scale instead")
-    return {"scale": c, "n_tuples": len(rows), "mse_at_1": float(((m - y) ** 2).mean()),
+    fitted = float((m * y).sum() / (m * m).sum()) if np.any(m) else None
+    c = fitted if fitted is not None and fitted > 0 else 1.0
+    if c != fitted:  # the untrained student orders the tuples against its labels (or not at all): no scale helps
+        log.warning("similarity_scale_fit: the least-squares scale is %s (not positive); training with scale 1",
+                    "undefined (every margin 0)" if fitted is None else f"{fitted:.3g}")
+    return {"scale": c, "fitted": fitted, "n_tuples": len(rows), "mse_at_1": float(((m - y) ** 2).mean()),
             "mse_at_scale": float(((c * m - y) ** 2).mean())}
 
 
