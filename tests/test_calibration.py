@@ -148,6 +148,10 @@ def test_fitted_similarity_scale_is_the_least_squares_fit_of_the_labels(world, t
     fixed = run_pipeline(ds, build("gpl", base_sets(world, steps=6, checkpoint_every=6, similarity_scale=fit["scale"])),
                          tmp_path / "cache", seed=1)
     assert read_log(fixed.work_dir)[0]["loss"] == pytest.approx(read_log(res.work_dir)[0]["loss"], rel=1e-3)
+    # R-GPL: the fit reads round 0 only, which exists before training starts (3 steps x 8 here, fewer than asked)
+    r = run_pipeline(ds, build("rgpl", base_sets(world, steps=6, checkpoint_every=6, remine_every=3,
+                                                  similarity_scale_fit=100)), tmp_path / "cache", seed=1)
+    assert json.loads((Path(r.work_dir) / "training.json").read_text())["similarity_scale_fit"]["n_tuples"] == 24
 
 
 def test_similarity_scale_is_gpls_loss_scale(world):

@@ -95,14 +95,15 @@ def fit_similarity_scale(model, round_data, n_tuples: int, score_function: str, 
 
     from ..dense import encode_texts
 
+    from .data import round_of
+
     rows: list[dict] = []
     step = 0
-    while len(rows) < n_tuples:
+    every = getattr(round_data, "remine_every", 0)
+    while len(rows) < n_tuples and round_of(step, every) == 0:  # later rounds do not exist yet
         try:
-            batch, _, r = round_data.batch(step)
-        except RuntimeError:  # past round 0's last step
-            break
-        if r != 0:
+            batch, _, _ = round_data.batch(step)
+        except RuntimeError:  # past the last step
             break
         rows.extend(batch)
         step += 1
