@@ -12,6 +12,11 @@ already in the file is skipped, so the script resumes.
 
 A configuration is ``NAME:SYSTEM:KEY=VALUE;KEY=VALUE...`` (SYSTEM: base, gpl or rgpl; ``;`` separates settings
 because list values contain commas). ``--cache`` is the harness cache folder (default: HARNESS_CACHE).
+
+    python bench/offline_preset_grid.py --out grid.jsonl --table [--vs base]
+
+prints the file as a Markdown table instead (each row's overrides, train NDCG@10, and where both rows kept
+per-query scores the one-sided Wilcoxon p-value of "row > the --vs row").
 """
 
 from __future__ import annotations
@@ -44,6 +49,38 @@ def train_queries(folder: Path) -> tuple[dict[str, str], dict]:
     return queries, qrels
 
 
+# left out of the table's differences: the models' paths, and the generation cap, whose older values (corpus_sample=0,
+# max_generated_queries=250000) and today's give SciFact the same 5,183 passages x 3 queries
+SAME_ON_THE_GRID = ("model", "student", "teacher", "corpus_sample", "max_generated_queries")
+
+
+def print_table(out: Path, vs: str) -> None:
+    from scipy.stats import wilcoxon
+
+    from harness.gpl.settings import RGPLSettings
+    from harness.systems import build_settings, get_system_class
+
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    ref = next((r for r in rows if r["name"] == vs), None)
+    print(f"| configuration | system | differs from today's --preset offline | train NDCG@10 | vs {vs}: p (one-sided) | s |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        cls = get_system_class("base").Settings if r["system"] == "base" else RGPLSettings
+        now = vars(build_settings(cls, {}, preset="offline"))
+        if r["system"] == "gpl":
+            now["remine_every"] = 0
+        got = {**r["settings"], **({"remine_every": 0} if r["system"] == "gpl" else {})}
+        diff = {k: v for k, v in got.items() if k in now and v != now[k] and k not in SAME_ON_THE_GRID}
+        diff.update({k: 0 for k in ("similarity_scale_fit",) if k in now and k not in got and now[k]})  # older rows
+        sets = "; ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in diff.items()) or "(none)"
+        p = ""
+        if ref is not None and r is not ref and "per_query" in r and "per_query" in ref:
+            qids = sorted(ref["per_query"])
+            d = [r["per_query"][q] - ref["per_query"][q] for q in qids]
+            p = f"{wilcoxon(d, alternative='greater').pvalue:.2g}" if any(d) else "1"
+        print(f"| {r['name']} | {r['system']} | {sets} | {100 * r['train_ndcg10']:.2f} | {p} | {r['seconds']:.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="../shared/data")
@@ -52,7 +89,12 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="JSON-lines results (appended; configurations in it are skipped)")
     ap.add_argument("--cache", default=None)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--table", action="store_true", help="print --out as a Markdown table and exit")
+    ap.add_argument("--vs", default="base", help="--table: the row the others are tested against")
     a = ap.parse_args()
+    if a.table:
+        print_table(Path(a.out), a.vs)
+        return
 
     from harness.dense import dense_retrieve, load_encoder
     from harness.gpl.models import pick_device, resolve_model
@@ -90,8 +132,9 @@ def main() -> None:
         row["settings"] = vars(s)
         t1 = time.time()
         model = load_encoder(model_path, device=pick_device(getattr(s, "device", "")), max_seq_length=msl)
+        # corpus embeddings in the harness cache: a later `harness run` of the same model on the test queries reuses them
         run = dense_retrieve(model, ds.corpus, queries, top_k=100, score_function=sf, batch_size=batch,
-                             precision=precision)
+                             precision=precision, cache_dir=cache, corpus_fingerprint=ds.corpus_fingerprint)
         per_query = evaluate_run(run, qrels, [NDCG10])
         row["train_ndcg10"] = float(per_query.scores[NDCG10].mean())
         row["per_query"] = dict(zip(per_query.qids, per_query.scores[NDCG10].tolist()))  # for paired tests between rows
