@@ -130,8 +130,12 @@ def test_fitted_similarity_scale_is_the_least_squares_fit_of_the_labels(world, t
     from harness.gpl.workdir import WorkDir
 
     ds = load(world)
-    res = run_pipeline(ds, build("gpl", base_sets(world, steps=6, checkpoint_every=6, similarity_scale_fit=20)),
-                       tmp_path / "cache", seed=1)
+    # as the offline preset: the student's own cosine + BM25 as teacher, so the fit is positive (a random
+    # cross-encoder's labels could fit a negative scale: the next test)
+    like_offline = dict(teacher_kind="hybrid", teacher=world["student"], teacher_score_function="cos",
+                        teacher_bm25_weight=0.05, score_function="cos")
+    res = run_pipeline(ds, build("gpl", base_sets(world, steps=6, checkpoint_every=6, similarity_scale_fit=20,
+                                                  **like_offline)), tmp_path / "cache", seed=1)
     fit = json.loads((Path(res.work_dir) / "training.json").read_text())["similarity_scale_fit"]
     assert fit["n_tuples"] == 20
     queries, qrels = load_qgen(res.qgen_dir)
@@ -139,18 +143,19 @@ def test_fitted_similarity_scale_is_the_least_squares_fit_of_the_labels(world, t
                                                           0, 8).batch(step)[0]][:20]
     model = SentenceTransformer(world["student"], device="cpu")
     model.max_seq_length = 64
-    e = {k: model.encode([r[k] for r in rows], convert_to_numpy=True) for k in ("query", "positive", "negative")}
+    e = {k: model.encode([r[k] for r in rows], convert_to_numpy=True, normalize_embeddings=True)
+         for k in ("query", "positive", "negative")}
     m = ((e["query"] * e["positive"]).sum(1) - (e["query"] * e["negative"]).sum(1)).astype(np.float64)
     y = np.array([r["label"] for r in rows])
     want = float(np.linalg.lstsq(m[:, None], y, rcond=None)[0][0])
-    assert fit["scale"] == pytest.approx(want, rel=1e-3)
+    assert fit["fitted"] == pytest.approx(want, rel=1e-3) and fit["scale"] == fit["fitted"] > 0
     assert fit["mse_at_scale"] <= fit["mse_at_1"]
-    fixed = run_pipeline(ds, build("gpl", base_sets(world, steps=6, checkpoint_every=6, similarity_scale=fit["scale"])),
-                         tmp_path / "cache", seed=1)
+    fixed = run_pipeline(ds, build("gpl", base_sets(world, steps=6, checkpoint_every=6, similarity_scale=fit["scale"],
+                                                    **like_offline)), tmp_path / "cache", seed=1)
     assert read_log(fixed.work_dir)[0]["loss"] == pytest.approx(read_log(res.work_dir)[0]["loss"], rel=1e-3)
     # R-GPL: the fit reads round 0 only, which exists before training starts (3 steps x 8 here, fewer than asked)
     r = run_pipeline(ds, build("rgpl", base_sets(world, steps=6, checkpoint_every=6, remine_every=3,
-                                                  similarity_scale_fit=100)), tmp_path / "cache", seed=1)
+                                                  similarity_scale_fit=100, **like_offline)), tmp_path / "cache", seed=1)
     assert json.loads((Path(r.work_dir) / "training.json").read_text())["similarity_scale_fit"]["n_tuples"] == 24
 
 
