@@ -8,7 +8,7 @@ already in the file is skipped, so the script resumes.
 
     python bench/offline_preset_grid.py --data-dir ../shared/data --out grid.jsonl \\
         --config base:base: --config gpl-rescale:gpl:label_rescale=-2,2 \\
-        --config rgpl-k100:rgpl:label_rescale=-2,2,remine_every=100
+        --config 'rgpl-k100:rgpl:label_rescale=-2,2;remine_every=100'
 
 A configuration is ``NAME:SYSTEM:KEY=VALUE;KEY=VALUE...`` (SYSTEM: base, gpl or rgpl; ``;`` separates settings
 because list values contain commas). ``--cache`` is the harness cache folder (default: HARNESS_CACHE).
