@@ -1,7 +1,8 @@
 """How much do the offline query generators give their passages away? SciFact, against its real train queries.
 
 For each offline generator (``offline-span``, ``offline-keyphrase``) this generates queries for the whole corpus
-(``--qpp`` per passage, the harness's own code and seed) and prints ``harness.gpl.qgen.query_stats``: words per
+(``--qpp`` per passage, through the pipeline's own query-generation stage and seeds, so a run with the same seed
+measures the same) and prints ``harness.gpl.qgen.query_stats``: words per
 query, the share found verbatim in their passage, and the share whose passage Lucene BM25 ranks first; the same
 statistics of the dataset's real *train* queries (never the test queries) are the reference.
 
@@ -13,13 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.datasets import load_dataset, read_beir_qrels, read_beir_queries  # noqa: E402
-from harness.gpl.qgen import OFFLINE_GENERATORS, dedup, doc_text, format_query_stats, query_stats, seed_for  # noqa: E402
+from harness.gpl.qgen import OFFLINE_GENERATORS, format_query_stats, load_qgen, query_stats, run_qgen  # noqa: E402
+from harness.gpl.stages import Stage  # noqa: E402
 from harness.registry import resolve_dataset  # noqa: E402
 
 
@@ -42,15 +48,12 @@ def main() -> None:
         queries = {q: t for q, t in read_beir_queries(folder / "queries.jsonl")[0].items() if q in qrels}
         out["real train queries"] = query_stats(queries, qrels, corpus, seed=a.seed)
         print(f"{'real train queries':>20}: {format_query_stats(out['real train queries'])}", flush=True)
-    passages = [doc_text(corpus, i) for i in range(len(corpus))]
-    for name, cls in OFFLINE_GENERATORS.items():
+    for name in OFFLINE_GENERATORS:
         t0 = time.time()
-        raw = cls().generate(passages, a.qpp, seed_for("qgen", a.seed, 0))
-        queries, qrels = {}, {}
-        for pid, qs in zip(corpus.ids, raw):
-            for q in dedup(qs):
-                qid = f"genQ{len(queries) + 1}"
-                queries[qid], qrels[qid] = q, [pid]
+        with tempfile.TemporaryDirectory() as tmp:  # the pipeline's own query-generation stage, seeds and all
+            stage = Stage(Path(tmp), "qgen", {"generator": name})
+            run_qgen(stage, corpus, np.arange(len(corpus)), a.qpp, SimpleNamespace(generator=name), a.seed)
+            queries, qrels = load_qgen(stage.dir)
         stats = query_stats(queries, qrels, corpus, seed=a.seed)
         stats["seconds"] = round(time.time() - t0, 1)
         stats["examples"] = [queries[f"genQ{i}"] for i in (1, 2, 3, 100, 1000) if f"genQ{i}" in queries]

@@ -300,6 +300,8 @@ def test_a_scale_fit_that_is_not_positive_trains_with_scale_1(caplog, monkeypatc
     from harness.gpl.training import fit_similarity_scale
 
     class Rounds:
+        remine_every = 0  # GPL: one round
+
         def batch(self, step):
             if step > 0:
                 raise RuntimeError("past round 0")

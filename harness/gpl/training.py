@@ -99,8 +99,7 @@ def fit_similarity_scale(model, round_data, n_tuples: int, score_function: str, 
 
     rows: list[dict] = []
     step = 0
-    every = getattr(round_data, "remine_every", 0)
-    while len(rows) < n_tuples and round_of(step, every) == 0:  # later rounds do not exist yet
+    while len(rows) < n_tuples and round_of(step, round_data.remine_every) == 0:  # later rounds do not exist yet
         try:
             batch, _, _ = round_data.batch(step)
         except RuntimeError:  # past the last step
